@@ -1,0 +1,446 @@
+package listener
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/parser"
+)
+
+func TestRFC9112_9_3_PersistentConnectionServesManyRequests(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	for _, p := range []string{"/a", "/b", "/c"} {
+		c.send("GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, body := c.response("GET")
+		if resp.StatusCode != 200 || body != p || resp.Close {
+			t.Fatalf("GET %s: %d %q close=%v", p, resp.StatusCode, body, resp.Close)
+		}
+	}
+}
+
+func TestRFC9112_9_3_2_PipelinedRequestsAnsweredInOrder(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	c.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+		"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []string{"/1", "/2", "/3"} {
+		_, body := c.response("GET")
+		if body != want {
+			t.Fatalf("got %q, want %q", body, want)
+		}
+	}
+}
+
+func TestRFC9112_9_6_ConnectionCloseEndsConnection(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	resp, _ := c.response("GET")
+	if !resp.Close {
+		t.Error("response lacks Connection: close")
+	}
+	if !c.closed() {
+		t.Error("connection still open")
+	}
+}
+
+func TestRFC9112_9_3_HTTP10ClosesUnlessKeepAlive(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	c.send("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	resp, body := c.response("GET")
+	if body != "/x" || resp.Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("keep-alive 1.0: %q %q", body, resp.Header.Get("Connection"))
+	}
+	c.send("GET /y HTTP/1.0\r\n\r\n")
+	if _, body := c.response("GET"); body != "/y" {
+		t.Fatalf("second 1.0 request: %q", body)
+	}
+	if !c.closed() {
+		t.Error("HTTP/1.0 without keep-alive left the connection open")
+	}
+}
+
+func TestRFC9110_10_1_1_ExpectContinueSentOnlyWhenBodyRead(t *testing.T) {
+	reader := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	})
+	ts := startServer(t, testRouter{"read": reader, "": text("ignored")}, nil)
+
+	c := ts.dial(t)
+	c.send("POST / HTTP/1.1\r\nHost: read\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	line, err := c.br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim response: %q %v", line, err)
+	}
+	c.br.ReadString('\n')
+	c.send("ping")
+	if _, body := c.response("POST"); body != "ping" {
+		t.Fatalf("echoed body %q", body)
+	}
+
+	c2 := ts.dial(t)
+	c2.send("POST / HTTP/1.1\r\nHost: other\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	resp, body := c2.response("POST")
+	if resp.StatusCode != 200 || body != "ignored" || !resp.Close {
+		t.Fatalf("unread body: %d %q close=%v", resp.StatusCode, body, resp.Close)
+	}
+}
+
+func TestRFC9112_MalformedRequestGets400AndCloseServerKeepsServing(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	for name, raw := range map[string]string{
+		"space before colon": "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+		"CL and TE":          "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"no Host":            "GET / HTTP/1.1\r\n\r\n",
+		"garbage":            "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+	} {
+		c := ts.dial(t)
+		c.send(raw)
+		resp, _ := c.response("GET")
+		if resp.StatusCode != 400 || !resp.Close {
+			t.Errorf("%s: %d close=%v", name, resp.StatusCode, resp.Close)
+		}
+		if !c.closed() {
+			t.Errorf("%s: connection left open", name)
+		}
+	}
+	c := ts.dial(t)
+	c.send("GET /still HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.response("GET"); body != "/still" {
+		t.Fatalf("after bad requests: %q", body)
+	}
+}
+
+func TestRFC9112_StatusForLimits(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
+		c.Server.MaxHeaderBytes = 1024
+		c.Server.MaxBodyBytes = 10
+	})
+	cases := []struct {
+		name, raw string
+		status    int
+	}{
+		{"414 target", "GET /" + strings.Repeat("a", 2000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+		{"431 header", "GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 2000) + "\r\n\r\n", 431},
+		{"413 body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", 413},
+		{"505 version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+		{"501 coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+	}
+	for _, tc := range cases {
+		c := ts.dial(t)
+		c.send(tc.raw)
+		resp, _ := c.response("GET")
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: got %d, want %d", tc.name, resp.StatusCode, tc.status)
+		}
+	}
+}
+
+func TestUnknownHostWithoutDefaultGets421(t *testing.T) {
+	ts := startServer(t, testRouter{"known": echoPath}, nil)
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: other\r\n\r\n")
+	if resp, _ := c.response("GET"); resp.StatusCode != 421 {
+		t.Fatalf("got %d", resp.StatusCode)
+	}
+	c.send("GET / HTTP/1.1\r\nHost: known\r\n\r\n")
+	if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("known host after 421: %d", resp.StatusCode)
+	}
+}
+
+func TestRFC9112_3_2_2_AbsoluteFormDecidesHost(t *testing.T) {
+	ts := startServer(t, testRouter{"a": text("site a"), "b": text("site b")}, nil)
+	c := ts.dial(t)
+	c.send("GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, body := c.response("GET"); body != "site b" {
+		t.Fatalf("got %q", body)
+	}
+}
+
+func TestHandlerPanicAnswers500AndIsLogged(t *testing.T) {
+	boom := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		panic("boom")
+	})
+	ts := startServer(t, testRouter{"boom": boom, "": echoPath}, nil)
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: boom\r\n\r\n")
+	resp, _ := c.response("GET")
+	if resp.StatusCode != 500 || !resp.Close {
+		t.Fatalf("got %d close=%v", resp.StatusCode, resp.Close)
+	}
+	if ts.logs.FilterMessage("handler panicked").Len() != 1 {
+		t.Error("panic not logged")
+	}
+	if e := ts.logs.FilterMessage("handler panicked").All(); len(e) == 1 && !strings.Contains(e[0].ContextMap()["stack"].(string), "conn.go") {
+		t.Error("panic logged without its stack")
+	}
+	c2 := ts.dial(t)
+	c2.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c2.response("GET"); body != "/ok" {
+		t.Fatalf("after panic: %q", body)
+	}
+}
+
+func TestRFC9110_9_3_2_HeadHasLengthButNoBody(t *testing.T) {
+	ts := startServer(t, testRouter{"": text("twelve bytes")}, nil)
+	c := ts.dial(t)
+	c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := c.response("HEAD")
+	if resp.ContentLength != 12 || body != "" {
+		t.Fatalf("HEAD: length %d body %q", resp.ContentLength, body)
+	}
+	if _, body := c.response("GET"); body != "twelve bytes" {
+		t.Fatalf("GET after HEAD: %q", body)
+	}
+}
+
+func TestRFC9112_7_1_LargeUnsizedBodyIsChunked(t *testing.T) {
+	big := strings.Repeat("0123456789", 5000)
+	stream := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		for i := 0; i < 50; i++ {
+			if _, err := w.WriteString(big[i*1000 : (i+1)*1000]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	ts := startServer(t, testRouter{"": stream}, nil)
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := c.response("GET")
+	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" || body != big {
+		t.Fatalf("TE %v, body ok=%v", resp.TransferEncoding, body == big)
+	}
+	c.send("GET / HTTP/1.0\r\n\r\n")
+	resp, body = c.response("GET")
+	if len(resp.TransferEncoding) != 0 || body != big || !resp.Close {
+		t.Fatalf("HTTP/1.0: TE %v close=%v body ok=%v", resp.TransferEncoding, resp.Close, body == big)
+	}
+}
+
+func TestResponseSplittingHeaderValueRefused(t *testing.T) {
+	evil := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		w.Header().Set("X-Evil", "a\r\nSet-Cookie: owned=1")
+		_, err := w.WriteString("body")
+		return err
+	})
+	ts := startServer(t, testRouter{"": evil}, nil)
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, _ := c.response("GET")
+	if resp.StatusCode != 500 || resp.Header.Get("Set-Cookie") != "" || resp.Header.Get("X-Evil") != "" {
+		t.Fatalf("got %d, headers %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestEveryResponseHasNosniffAndDate(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+	for i := 0; i < 2; i++ {
+		resp, _ := c.response("GET")
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("response %d (%d) lacks nosniff", i, resp.StatusCode)
+		}
+		if _, err := time.Parse(parser.TimeFormat, resp.Header.Get("Date")); err != nil {
+			t.Errorf("response %d: Date %q: %v", i, resp.Header.Get("Date"), err)
+		}
+	}
+}
+
+// A file body larger than the buffer must take the kernel path (sendfile)
+// and arrive byte-exact, also as a range.
+func TestLargeFileBodyGoesThroughKernelCopy(t *testing.T) {
+	data := make([]byte, 8<<20+123)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serveFile := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if string(r.Path) == "/range" {
+			f.Seek(1000, io.SeekStart)
+			w.SetContentLength(5 << 20)
+			_, err = w.ReadFrom(&io.LimitedReader{R: f, N: 5 << 20})
+			return err
+		}
+		w.SetContentLength(int64(len(data)))
+		_, err = w.ReadFrom(f)
+		return err
+	})
+	ts := startServer(t, testRouter{"": serveFile}, nil)
+	before := kernelCopies.Load()
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.response("GET"); !bytes.Equal([]byte(body), data) {
+		t.Fatalf("whole file differs (got %d bytes)", len(body))
+	}
+	c.send("GET /range HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.response("GET"); !bytes.Equal([]byte(body), data[1000:1000+5<<20]) {
+		t.Fatalf("range differs (got %d bytes)", len(body))
+	}
+	if got := kernelCopies.Load() - before; got < 2 {
+		t.Fatalf("kernel copy path taken %d times, want >= 2", got)
+	}
+}
+
+func TestHeaderTimeoutClosesSlowClient(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
+		c.Server.ReadHeaderTimeout = 300 * time.Millisecond
+	})
+	c := ts.dial(t)
+	start := time.Now()
+	// A trickle that never finishes the head: the deadline counts from the
+	// first byte and is not extended by later ones.
+	for i := 0; i < 8; i++ {
+		if _, err := c.nc.Write([]byte("G")); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, _ := c.response("GET")
+	if resp.StatusCode != 408 {
+		t.Fatalf("got %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed after %v", d)
+	}
+}
+
+func TestIdleTimeoutClosesKeepAliveConnection(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
+		c.Server.IdleTimeout = 200 * time.Millisecond
+	})
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.response("GET")
+	if !c.closed() {
+		t.Fatal("idle connection not closed")
+	}
+}
+
+func TestMaxConnectionsNewConnectionsWaitInBacklog(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
+		c.Server.MaxConnections = 1
+	})
+	first := ts.dial(t)
+	first.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	first.response("GET")
+
+	second := ts.dial(t) // connects (kernel backlog) but is not served yet
+	second.send("GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	second.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := second.br.ReadByte(); err == nil {
+		t.Fatal("second connection served while the first holds the only slot")
+	}
+	first.nc.Close()
+	second.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, body := second.response("GET"); body != "/2" {
+		t.Fatalf("second after slot freed: %q", body)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightAndClosesIdle(t *testing.T) {
+	release := make(chan struct{})
+	slow := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		<-release
+		_, err := w.WriteString("done")
+		return err
+	})
+	ts := startServer(t, testRouter{"slow": slow, "": echoPath}, nil)
+	idle := ts.dial(t)
+	idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	idle.response("GET")
+
+	busy := ts.dial(t)
+	busy.send("GET / HTTP/1.1\r\nHost: slow\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+
+	stopped := make(chan error)
+	go func() {
+		_, err := ts.sup.Shutdown(t.Context())
+		stopped <- err
+	}()
+	if !idle.closed() {
+		t.Error("idle connection not closed at shutdown")
+	}
+	close(release)
+	resp, body := busy.response("GET")
+	if body != "done" || !resp.Close {
+		t.Fatalf("in-flight: %q close=%v", body, resp.Close)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReloadKeepsSocketAndSwitchesKeepAliveConnection(t *testing.T) {
+	ts := startServer(t, testRouter{"": text("v1")}, nil)
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.response("GET"); body != "v1" {
+		t.Fatal(body)
+	}
+	ch, err := ts.sup.Apply(ts.cfg, map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": text("v2")}}, nil)
+	if err != nil || len(ch.Kept) != 1 || len(ch.Added)+len(ch.Removed) != 0 {
+		t.Fatalf("apply: %+v %v", ch, err)
+	}
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.response("GET"); body != "v2" {
+		t.Fatalf("keep-alive connection after reload: %q", body)
+	}
+}
+
+func TestReloadWithUnbindableAddressChangesNothing(t *testing.T) {
+	ts := startServer(t, testRouter{"": text("v1")}, nil)
+	taken := ts.addr
+	cfg := *ts.cfg
+	cfg.Listeners = append(append([]config.Listener(nil), cfg.Listeners...), config.Listener{Name: "second", Address: "256.0.0.1:1"})
+	_, err := ts.sup.Apply(&cfg, map[string]Router{cfg.Listeners[0].Name: testRouter{"": text("v2")}, "second": testRouter{}}, nil)
+	if err == nil {
+		t.Fatal("apply with an unbindable address succeeded")
+	}
+	c := ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.response("GET"); body != "v1" {
+		t.Fatalf("after failed reload on %s: %q", taken, body)
+	}
+}
+
+func TestMaxRequestsPerConnection(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	snap := *ts.sup.servers[ts.cfg.Listeners[0].Address].snap.Load()
+	snap.settings.MaxRequestsPerConn = 2
+	ts.sup.servers[ts.cfg.Listeners[0].Address].snap.Store(&snap)
+	c := ts.dial(t)
+	for i := 1; i <= 2; i++ {
+		c.send("GET /" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, _ := c.response("GET")
+		if resp.Close != (i == 2) {
+			t.Fatalf("request %d: close=%v", i, resp.Close)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/errorpage"
+	"github.com/moreweb/moreweb/parser"
+)
+
+// Router picks the site for a request's host; *vhost.Table is one. It is
+// declared here so that listener and vhost never import each other.
+type Router interface {
+	// Route returns the site's handler and name for the log; false means
+	// no site and no default on this listener (421).
+	Route(host []byte) (h handlers.Handler, site string, ok bool)
+}
+
+// Settings are the [server] values the connection loop applies.
+type Settings struct {
+	ReadHeaderTimeout  time.Duration
+	IdleTimeout        time.Duration
+	WriteTimeout       time.Duration
+	ShutdownTimeout    time.Duration
+	Limits             parser.Limits
+	MaxRequestsPerConn int // 0: no cap
+}
+
+// SettingsFrom takes the connection settings out of a config.
+func SettingsFrom(s *config.Server) Settings {
+	lim := parser.DefaultLimits
+	lim.MaxHeaderBytes = s.MaxHeaderBytes
+	lim.MaxBodyBytes = s.MaxBodyBytes
+	if lim.MaxTargetBytes > lim.MaxHeaderBytes {
+		lim.MaxTargetBytes = lim.MaxHeaderBytes
+	}
+	return Settings{
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		IdleTimeout:       s.IdleTimeout,
+		WriteTimeout:      s.WriteTimeout,
+		ShutdownTimeout:   s.ShutdownTimeout,
+		Limits:            lim,
+	}
+}
+
+// snapshot is what one listener serves with: replaced whole on reload, read
+// once per request, never modified.
+type snapshot struct {
+	name     string
+	router   Router
+	settings Settings
+	pages    errorpage.Pages
+	access   *AccessLog
+}
+
+// server is one listening socket, its accept loop and its connections.
+type server struct {
+	sup      *Supervisor
+	addr     string
+	ln       net.Listener
+	log      *zap.Logger
+	snap     atomic.Pointer[snapshot]
+	draining atomic.Bool
+	done     chan struct{}
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	wg    sync.WaitGroup // the accept loop and every connection
+}
+
+func (s *server) track(c *conn, add bool) {
+	s.mu.Lock()
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	s.mu.Unlock()
+}
+
+// acceptLoop takes a connection slot before it accepts, so that at
+// max_connections new connections wait in the kernel's backlog instead of
+// being accepted and starved.
+func (s *server) acceptLoop() {
+	defer s.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		select {
+		case s.sup.slots <- struct{}{}:
+		case <-s.done:
+			return
+		}
+		nc, err := s.ln.Accept()
+		if err != nil {
+			s.sup.releaseSlot()
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and friends: wait and retry rather than spin.
+			s.log.Warn("accept failed", zap.String("address", s.addr), zap.Error(err))
+			select {
+			case <-time.After(backoff):
+			case <-s.done:
+				return
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(nc)
+		}()
+	}
+}
+
+// stopAccepting closes the socket and asks idle connections to close; busy
+// ones close after their current response.
+func (s *server) stopAccepting() {
+	if s.draining.Swap(true) {
+		return
+	}
+	close(s.done)
+	s.ln.Close()
+	s.closeIdle()
+}
+
+func (s *server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosing) {
+			// Wakes the goroutine blocked in Read; it sees the state and ends.
+			c.nc.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// wait blocks until every connection has ended or ctx is done; then the
+// remaining connections are cut, and their number returned.
+func (s *server) wait(ctx context.Context) int {
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-finished:
+			return 0
+		case <-tick.C:
+			// A connection that was busy a moment ago may be idle now.
+			s.closeIdle()
+		case <-ctx.Done():
+			s.mu.Lock()
+			cut := len(s.conns)
+			for c := range s.conns {
+				c.nc.Close()
+			}
+			s.mu.Unlock()
+			<-finished
+			return cut
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package listener
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/handlers/errorpage"
+)
+
+// Supervisor owns the listening sockets. Apply reconciles them with a config:
+// everything new is built and bound first, then each listener's snapshot is
+// swapped in one atomic store, then removed listeners drain. A socket whose
+// address stays in the config is kept across reloads, so no connection is
+// ever refused because of a reload.
+type Supervisor struct {
+	log   *zap.Logger
+	slots chan struct{} // one per open connection: max_connections
+
+	mu      sync.Mutex
+	servers map[string]*server // by address
+	retired sync.WaitGroup     // removed listeners still draining
+}
+
+// NewSupervisor returns a Supervisor allowing maxConns connections at once
+// over all listeners. The cap is fixed for the life of the process.
+func NewSupervisor(log *zap.Logger, maxConns int) *Supervisor {
+	if maxConns <= 0 {
+		maxConns = 10000
+	}
+	return &Supervisor{
+		log:     log,
+		slots:   make(chan struct{}, maxConns),
+		servers: make(map[string]*server),
+	}
+}
+
+func (sup *Supervisor) releaseSlot() { <-sup.slots }
+
+// Changes says what an Apply did, for the reload log line.
+type Changes struct {
+	Added, Removed, Kept []string // listener addresses
+}
+
+// Apply makes the running listeners match cfg, each serving with the router
+// of the same name. On error nothing has changed: sockets bound by this
+// attempt are closed again and the old snapshots keep serving.
+func (sup *Supervisor) Apply(cfg *config.Config, routers map[string]Router, access *AccessLog) (Changes, error) {
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+
+	pages, err := errorpage.Load(cfg.Server.ErrorPages)
+	if err != nil {
+		return Changes{}, fmt.Errorf("server.error_pages: %w", err)
+	}
+	settings := SettingsFrom(&cfg.Server)
+
+	var ch Changes
+	bound := map[string]net.Listener{}
+	fail := func(err error) (Changes, error) {
+		for _, ln := range bound {
+			ln.Close()
+		}
+		return Changes{}, err
+	}
+	want := map[string]bool{}
+	for _, l := range cfg.Listeners {
+		want[l.Address] = true
+		if _, ok := routers[l.Name]; !ok {
+			return fail(fmt.Errorf("listener %q: no routing table", l.Name))
+		}
+		if _, running := sup.servers[l.Address]; running {
+			ch.Kept = append(ch.Kept, l.Address)
+			continue
+		}
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			return fail(fmt.Errorf("listener %q: cannot listen on %s: %w", l.Name, l.Address, err))
+		}
+		bound[l.Address] = ln
+		ch.Added = append(ch.Added, l.Address)
+	}
+
+	// Nothing can fail from here on: switch.
+	for _, l := range cfg.Listeners {
+		snap := &snapshot{name: l.Name, router: routers[l.Name], settings: settings, pages: pages, access: access}
+		if s, ok := sup.servers[l.Address]; ok {
+			s.snap.Store(snap)
+			continue
+		}
+		s := &server{
+			sup:   sup,
+			addr:  l.Address,
+			ln:    bound[l.Address],
+			log:   sup.log.With(zap.String("listener", l.Name)),
+			done:  make(chan struct{}),
+			conns: make(map[*conn]struct{}),
+		}
+		s.snap.Store(snap)
+		sup.servers[l.Address] = s
+		s.wg.Add(1)
+		go s.acceptLoop()
+	}
+	for addr, s := range sup.servers {
+		if want[addr] {
+			continue
+		}
+		ch.Removed = append(ch.Removed, addr)
+		delete(sup.servers, addr)
+		s.stopAccepting()
+		sup.retired.Add(1)
+		go func() {
+			defer sup.retired.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), settings.ShutdownTimeout)
+			defer cancel()
+			if cut := s.wait(ctx); cut > 0 {
+				s.log.Warn("removed listener: connections cut at shutdown_timeout", zap.Int("connections", cut))
+			}
+		}()
+	}
+	sort.Strings(ch.Added)
+	sort.Strings(ch.Removed)
+	sort.Strings(ch.Kept)
+	return ch, nil
+}
+
+// Addrs returns the addresses actually listened on, by configured address
+// (":0" in a config becomes the port the kernel chose).
+func (sup *Supervisor) Addrs() map[string]net.Addr {
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+	out := make(map[string]net.Addr, len(sup.servers))
+	for addr, s := range sup.servers {
+		out[addr] = s.ln.Addr()
+	}
+	return out
+}
+
+// Shutdown stops accepting everywhere, lets requests in flight finish and
+// closes idle connections. When ctx ends first, the remaining connections
+// are cut and their number returned with an error.
+func (sup *Supervisor) Shutdown(ctx context.Context) (int, error) {
+	sup.mu.Lock()
+	servers := make([]*server, 0, len(sup.servers))
+	for addr, s := range sup.servers {
+		servers = append(servers, s)
+		delete(sup.servers, addr)
+	}
+	sup.mu.Unlock()
+	for _, s := range servers {
+		s.stopAccepting()
+	}
+	cut := 0
+	for _, s := range servers {
+		cut += s.wait(ctx)
+	}
+	sup.retired.Wait()
+	if cut > 0 {
+		return cut, fmt.Errorf("shutdown_timeout reached: %d connections cut", cut)
+	}
+	return 0, nil
+}

@@ -1,0 +1,428 @@
+package listener
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/parser"
+)
+
+// The write path, stage by stage:
+//
+//  1. The handler sets header fields and maybe SetContentLength, then calls
+//     WriteHeader (or Write/ReadFrom, which call it with 200). Nothing is
+//     serialised yet: the status is only recorded.
+//  2. Body bytes from Write accumulate in the connection's buffer.
+//  3. Framing is decided once, when the head is serialised: at the first
+//     flush, which happens when the buffer would overflow, when a file body
+//     is handed over, or when the handler returns. A declared length, or a
+//     body that is complete in the buffer when the handler returns, gives
+//     Content-Length; otherwise HTTP/1.1 gets chunked and HTTP/1.0 a body
+//     delimited by closing the connection. HEAD, 1xx, 204 and 304 never get
+//     a body, whatever the handler writes.
+//  4. A small response (head and body) leaves in one write. A file body
+//     larger than the buffer goes from the file to the socket in the kernel
+//     (TCPConn.ReadFrom: sendfile or splice), in slices that each refresh
+//     the write deadline, so a slow reader that keeps reading is served and
+//     one that stops is cut off.
+
+// flushThreshold is how much body is buffered before the head goes out
+// without a known length; it is also the size up to which a file body is
+// copied into the buffer so that head and body leave in one write.
+const flushThreshold = 16 << 10
+
+// sendfileSlice bounds one kernel copy, so the write deadline is refreshed
+// while bytes keep moving.
+const sendfileSlice = 4 << 20
+
+// headRoom is the space kept in front of a buffered body for the head.
+const headRoom = 1024
+
+var errBodyTooLong = errors.New("handler wrote more than its declared Content-Length")
+
+// kernelCopies counts bodies handed to the kernel, so tests can tell the
+// sendfile path from the copying one.
+var kernelCopies atomic.Int64
+
+type responseWriter struct {
+	conn         net.Conn
+	req          *parser.Request
+	writeTimeout time.Duration
+
+	header        parser.ResponseHeader
+	status        int
+	contentLength int64 // declared, or -1
+	wroteHeader   bool
+	headSent      bool
+	chunked       bool
+	noBody        bool // HEAD, 1xx, 204, 304
+	closeAfter    bool // the connection ends with this response
+
+	// buf[off:] is what waits for the wire. Body bytes are appended after
+	// headRoom free bytes, so that the head, serialised last, can be put
+	// in front of them without moving the body.
+	buf       []byte
+	off       int
+	headBuf   []byte // scratch for serialising the head
+	bodyBytes int64  // body bytes accepted from the handler
+	sent      int64  // bytes written to the connection
+	err       error  // first write error; later writes do nothing
+}
+
+func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout time.Duration) {
+	w.conn = conn
+	w.req = req
+	w.writeTimeout = writeTimeout
+	w.header.Reset()
+	w.status = 0
+	w.contentLength = -1
+	w.wroteHeader, w.headSent, w.chunked, w.noBody, w.closeAfter = false, false, false, false, false
+	if cap(w.buf) < headRoom+flushThreshold {
+		w.buf = make([]byte, headRoom, headRoom+flushThreshold+64)
+	}
+	w.buf, w.off = w.buf[:headRoom], headRoom
+	w.bodyBytes, w.sent = 0, 0
+	w.err = nil
+}
+
+func (w *responseWriter) Header() *parser.ResponseHeader { return &w.header }
+func (w *responseWriter) Written() bool                  { return w.wroteHeader }
+func (w *responseWriter) Status() int                    { return w.status }
+
+func (w *responseWriter) SetContentLength(n int64) {
+	if !w.wroteHeader {
+		w.contentLength = n
+	}
+}
+
+func (w *responseWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	if status < 200 || status > 999 {
+		status = 500 // 1xx are the server's to send, not a handler's
+	}
+	w.wroteHeader = true
+	w.status = status
+	method := ""
+	if w.req != nil {
+		method = w.req.Method
+	}
+	w.noBody = !parser.BodyAllowed(method, status)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(200)
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody {
+		// Counted all the same: a HEAD answer gets the Content-Length the
+		// GET would have.
+		w.bodyBytes += int64(len(p))
+		return len(p), nil
+	}
+	if w.contentLength >= 0 && w.bodyBytes+int64(len(p)) > w.contentLength {
+		w.closeAfter = true
+		return 0, errBodyTooLong
+	}
+	w.bodyBytes += int64(len(p))
+	if !w.headSent && w.pending()+len(p) <= flushThreshold {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if err := w.sendHead(); err != nil {
+		return 0, err
+	}
+	if w.chunked {
+		w.buf = parser.AppendChunkHeader(w.buf, len(p))
+	}
+	if w.pending()+len(p) <= flushThreshold {
+		w.buf = append(w.buf, p...)
+	} else {
+		// Too big to buffer: what is pending goes first, then p as it is.
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+		if err := w.writeDirect(p); err != nil {
+			return 0, err
+		}
+	}
+	if w.chunked {
+		w.buf = append(w.buf, "\r\n"...)
+	}
+	if w.pending() >= flushThreshold {
+		return len(p), w.flush()
+	}
+	return len(p), nil
+}
+
+func (w *responseWriter) writeDirect(p []byte) error {
+	w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	n, err := w.conn.Write(p)
+	w.sent += int64(n)
+	if err != nil {
+		w.err = err
+		w.closeAfter = true
+	}
+	return err
+}
+
+func (w *responseWriter) pending() int { return len(w.buf) - w.off }
+
+func (w *responseWriter) WriteString(s string) (int, error) {
+	if !w.headSent && w.pending()+len(s) <= flushThreshold && w.err == nil {
+		w.WriteHeader(200)
+		if w.noBody {
+			w.bodyBytes += int64(len(s))
+			return len(s), nil
+		}
+		if w.contentLength < 0 || w.bodyBytes+int64(len(s)) <= w.contentLength {
+			w.bodyBytes += int64(len(s))
+			w.buf = append(w.buf, s...)
+			return len(s), nil
+		}
+	}
+	return w.Write([]byte(s))
+}
+
+// ReadFrom sends src as the body. A file with a declared length larger than
+// the buffer goes through the kernel; anything else is read straight into
+// the buffer's free space.
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.WriteHeader(200)
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody {
+		return 0, nil
+	}
+	if f, n, ok := fileBody(src); ok && w.contentLength >= 0 && n > int64(flushThreshold-w.pending()) {
+		return w.sendFile(f, n)
+	}
+	var total int64
+	for {
+		if w.headSent || w.pending() >= flushThreshold {
+			if err := w.sendHead(); err != nil {
+				return total, err
+			}
+			if err := w.flush(); err != nil {
+				return total, err
+			}
+		}
+		// After a flush, body bytes go after room for a chunk-size line.
+		at := len(w.buf)
+		if w.headSent {
+			at = headRoom + 16
+		}
+		space := w.buf[at:cap(w.buf)]
+		if !w.headSent && len(space) > flushThreshold-w.pending() {
+			space = space[:flushThreshold-w.pending()+1]
+		}
+		n, err := src.Read(space)
+		if n > 0 {
+			if w.contentLength >= 0 && w.bodyBytes+int64(n) > w.contentLength {
+				w.closeAfter = true
+				return total, errBodyTooLong
+			}
+			w.bodyBytes += int64(n)
+			total += int64(n)
+			w.buf = w.buf[:at+n]
+			if w.headSent {
+				w.off = at
+				if w.chunked {
+					var size [16]byte
+					line := parser.AppendChunkHeader(size[:0], n)
+					w.off = at - len(line)
+					copy(w.buf[w.off:], line)
+					w.buf = append(w.buf, "\r\n"...)
+				}
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// fileBody recognises a body the kernel can copy: an *os.File, or an
+// *io.LimitedReader of one (a range). It returns the file and how many
+// bytes to send.
+func fileBody(src io.Reader) (*os.File, int64, bool) {
+	switch s := src.(type) {
+	case *os.File:
+		fi, err := s.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil, 0, false
+		}
+		pos, err := s.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, 0, false
+		}
+		return s, fi.Size() - pos, true
+	case *io.LimitedReader:
+		if f, ok := s.R.(*os.File); ok {
+			return f, s.N, true
+		}
+	}
+	return nil, 0, false
+}
+
+func (w *responseWriter) sendFile(f *os.File, n int64) (int64, error) {
+	if w.bodyBytes+n > w.contentLength {
+		n = w.contentLength - w.bodyBytes
+	}
+	if err := w.sendHead(); err != nil {
+		return 0, err
+	}
+	if err := w.flush(); err != nil {
+		return 0, err
+	}
+	kernelCopies.Add(1)
+	var total int64
+	lr := &io.LimitedReader{R: f}
+	for total < n {
+		lr.N = min(n-total, sendfileSlice)
+		w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+		// net.TCPConn.ReadFrom turns this into sendfile(2) (or splice).
+		copied, err := io.Copy(w.conn, lr)
+		total += copied
+		w.sent += copied
+		w.bodyBytes += copied
+		if err != nil {
+			w.err = err
+			w.closeAfter = true
+			return total, err
+		}
+		if copied == 0 {
+			break // the file shrank under us
+		}
+	}
+	if total < n {
+		// The declared length can no longer be honoured: the only honest
+		// end is closing the connection.
+		w.closeAfter = true
+	}
+	return total, nil
+}
+
+// sendHead serialises the status line and header in front of any body
+// bytes already buffered, deciding the framing.
+func (w *responseWriter) sendHead() error {
+	if w.headSent {
+		return w.err
+	}
+	w.headSent = true
+	if w.contentLength < 0 && !w.noBody && parser.LengthAllowed(w.status) {
+		if w.req != nil && w.req.ProtoMinor >= 1 {
+			w.chunked = true
+		} else {
+			w.closeAfter = true // HTTP/1.0: the body ends when the connection does
+		}
+	}
+	head := w.appendHead(w.headBuf[:0])
+	w.headBuf = head
+	if w.err != nil {
+		return w.err
+	}
+	if w.chunked && w.pending() > 0 {
+		head = parser.AppendChunkHeader(head, w.pending())
+		w.buf = append(w.buf, "\r\n"...)
+	}
+	w.headBuf = head
+	if len(head) <= w.off {
+		w.off -= len(head)
+		copy(w.buf[w.off:], head)
+		return nil
+	}
+	// A head larger than the room kept for it: move the body once.
+	body := w.buf[w.off:]
+	joined := make([]byte, 0, headRoom+len(head)+len(body)+flushThreshold)
+	joined = append(joined, make([]byte, headRoom)...)
+	joined = append(joined, head...)
+	joined = append(joined, body...)
+	w.buf, w.off = joined, headRoom
+	return nil
+}
+
+func (w *responseWriter) appendHead(dst []byte) []byte {
+	dst = parser.AppendStatusLine(dst, w.status)
+	dst = parser.AppendDate(dst, time.Now())
+	if !w.header.Has("X-Content-Type-Options") {
+		dst = append(dst, "X-Content-Type-Options: nosniff\r\n"...)
+	}
+	var err error
+	dst, err = parser.AppendHeaders(dst, &w.header)
+	if err != nil {
+		// A handler put CR or LF in a value: refuse to split the response.
+		w.err = err
+		return dst
+	}
+	if parser.LengthAllowed(w.status) {
+		switch {
+		case w.chunked:
+			dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+		case w.contentLength >= 0:
+			dst = parser.AppendContentLength(dst, w.contentLength)
+		case w.noBody:
+			// HEAD of a body whose length was not declared: say nothing.
+		}
+	}
+	if w.closeAfter {
+		dst = append(dst, "Connection: close\r\n"...)
+	} else if w.req != nil && w.req.ProtoMinor == 0 {
+		dst = append(dst, "Connection: keep-alive\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+func (w *responseWriter) flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.pending() == 0 {
+		return nil
+	}
+	w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	n, err := w.conn.Write(w.buf[w.off:])
+	w.sent += int64(n)
+	w.buf, w.off = w.buf[:headRoom], headRoom
+	if err != nil {
+		w.err = err
+		w.closeAfter = true
+	}
+	return err
+}
+
+// finish completes the response after the handler returned: the length of
+// a body that stayed in the buffer becomes its Content-Length, a chunked
+// body gets its last chunk, and everything goes out.
+func (w *responseWriter) finish() error {
+	w.WriteHeader(200)
+	if !w.headSent {
+		if w.contentLength < 0 && parser.LengthAllowed(w.status) {
+			w.contentLength = w.bodyBytes
+		}
+		if w.contentLength >= 0 && w.bodyBytes < w.contentLength && !w.noBody {
+			w.closeAfter = true
+		}
+		if err := w.sendHead(); err != nil {
+			return err
+		}
+	} else if w.chunked {
+		w.buf = append(w.buf, parser.LastChunk...)
+	} else if w.contentLength >= 0 && w.bodyBytes < w.contentLength && !w.noBody {
+		w.closeAfter = true
+	}
+	return w.flush()
+}
+
+var _ handlers.ResponseWriter = (*responseWriter)(nil)
