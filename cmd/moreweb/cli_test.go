@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+// TestMain builds the real command once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "moreweb-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "moreweb")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building moreweb: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{} // closed when the process has been waited for
+}
+
+// startMoreweb runs the binary and waits until addr accepts connections.
+func startMoreweb(t *testing.T, addr string, dir string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	p := &proc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.exited
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return p
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("moreweb exited early (%v):\n%s", cmd.ProcessState, p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moreweb did not listen on %s:\n%s", addr, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(20 * time.Second):
+		t.Fatalf("moreweb did not exit:\n%s", p.stderr)
+		return -1
+	}
+}
+
+func get(t *testing.T, addr, host, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func writeSite(t *testing.T, dir, addr, body string) string {
+	t.Helper()
+	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
+	os.WriteFile(filepath.Join(dir, "www", "index.html"), []byte(body), 0o644)
+	conf := filepath.Join(dir, "site.toml")
+	os.WriteFile(conf, []byte(`
+[server]
+access_log = "off"
+shutdown_timeout = "5s"
+
+[[listener]]
+name = "web"
+address = "`+addr+`"
+
+[[vhost]]
+hosts = ["example.test"]
+default = true
+root = "www"
+`), 0o644)
+	return conf
+}
+
+func TestCLIVersion(t *testing.T) {
+	out, err := exec.Command(binary, "-version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "moreweb ") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestCLICheckOK(t *testing.T) {
+	conf := writeSite(t, t.TempDir(), "127.0.0.1:1", "hi")
+	out, err := exec.Command(binary, "-t", "-c", conf).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "configuration ok" {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestCLICheckReportsEveryErrorWithLine(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "site.toml")
+	os.WriteFile(conf, []byte(`[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+
+[[vhost]]
+hosts = ["a.test"]
+listeners = ["wbe"]
+rooot = "www"
+`), 0o644)
+	cmd := exec.Command(binary, "-t", "-c", conf)
+	out, err := cmd.Output()
+	if cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("exit %d (%v), output %q", cmd.ProcessState.ExitCode(), err, out)
+	}
+	text := string(out)
+	for _, want := range []string{conf + ":7:", `vhost[0].listeners[0]`, conf + ":8:", "vhost[0].rooot"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestCLIServesConfigAndStopsGracefullyOnSIGTERM(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	conf := writeSite(t, dir, addr, "hello from the site")
+	p := startMoreweb(t, addr, "/", "-c", conf)
+	if code, body := get(t, addr, "example.test", "/"); code != 200 || body != "hello from the site" {
+		t.Fatalf("%d %q", code, body)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.stderr)
+	}
+}
+
+func TestCLIReloadsOnSIGHUP(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	conf := writeSite(t, dir, addr, "v1")
+	p := startMoreweb(t, addr, "/", "-c", conf)
+	os.WriteFile(filepath.Join(dir, "www", "v2.html"), []byte("v2"), 0o644)
+	data, _ := os.ReadFile(conf)
+	os.WriteFile(conf, bytes.Replace(data, []byte(`root = "www"`), []byte("root = \"www\"\nindex = [\"v2.html\"]"), 1), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, body := get(t, addr, "example.test", "/"); body == "v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reload not applied:\n%s", p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A broken edit is refused with its line; the running config stays.
+	os.WriteFile(conf, append(data, []byte("\nbogus_key = 1\n")...), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline = time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.stderr.String(), "reload failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload failure logged:\n%s", p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(p.stderr.String(), "site.toml:") {
+		t.Errorf("reload error lacks its place:\n%s", p.stderr)
+	}
+	if _, body := get(t, addr, "example.test", "/"); body != "v2" {
+		t.Fatalf("after a failed reload: %q", body)
+	}
+}
+
+func TestCLIZeroConfigServesDirectoryWithListing(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("n"), 0o644)
+	startMoreweb(t, addr, dir, "-listen", addr)
+	code, body := get(t, addr, "anything", "/")
+	if code != 200 || !strings.Contains(body, "notes.txt") {
+		t.Fatalf("%d %q", code, body)
+	}
+}
+
+func TestCLIExitsWithClearMessageWhenPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conf := writeSite(t, t.TempDir(), ln.Addr().String(), "x")
+	cmd := exec.Command(binary, "-c", conf)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Run()
+	if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(stderr.String(), "cannot listen on "+ln.Addr().String()) {
+		t.Fatalf("exit %d, stderr %q", cmd.ProcessState.ExitCode(), stderr.String())
+	}
+}
+
+func TestCLIReopensAccessLogOnSIGUSR1(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	conf := writeSite(t, dir, addr, "x")
+	data, _ := os.ReadFile(conf)
+	os.WriteFile(conf, bytes.Replace(data, []byte(`access_log = "off"`), []byte(`access_log = "access.log"`), 1), 0o644)
+	p := startMoreweb(t, addr, "/", "-c", conf)
+	logPath := filepath.Join(dir, "access.log")
+	get(t, addr, "example.test", "/first")
+	waitForLine(t, logPath, "/first")
+	os.Rename(logPath, logPath+".1")
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		get(t, addr, "example.test", "/second")
+		if data, _ := os.ReadFile(logPath); bytes.Contains(data, []byte("/second")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new access log after SIGUSR1:\n%s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitForLine(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if f, err := os.Open(path); err == nil {
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), want) {
+					f.Close()
+					return
+				}
+			}
+			f.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never got %q", path, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

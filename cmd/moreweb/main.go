@@ -1,0 +1,91 @@
+// Command moreweb serves the web sites that one TOML file declares.
+//
+//	moreweb -c site.toml      run the sites
+//	moreweb -t -c site.toml   check the file and exit
+//	moreweb                   serve the current directory on 127.0.0.1:8080
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/moreweb/moreweb/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("moreweb", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configPath  = fs.String("c", "", "the config `file` (TOML); without it, serve -root on -listen")
+		checkOnly   = fs.Bool("t", false, "check the config file and exit: 0 and \"configuration ok\", or 1 and every error")
+		showVersion = fs.Bool("version", false, "print the version and exit")
+		root        = fs.String("root", ".", "with no -c: the `directory` to serve, with listing")
+		listen      = fs.String("listen", "127.0.0.1:8080", "with no -c: the `address` to listen on")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: moreweb [-c site.toml] [-t] [-version] [-root DIR] [-listen ADDR]\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "moreweb: unexpected argument %q (the config file goes after -c)\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "moreweb %s\n", version)
+		return 0
+	}
+	if *checkOnly && *configPath == "" {
+		fmt.Fprintln(stderr, "moreweb: -t needs -c FILE")
+		return 2
+	}
+
+	load := func() (*config.Config, error) { return config.Load(*configPath) }
+	if *configPath == "" {
+		load = func() (*config.Config, error) { return config.ZeroConfig(*root, *listen) }
+	}
+	cfg, err := load()
+	if *checkOnly {
+		if err != nil {
+			fmt.Fprintln(stdout, err)
+			return 1
+		}
+		if _, err := buildRouters(cfg); err != nil {
+			fmt.Fprintln(stdout, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "configuration ok")
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+
+	a, err := start(cfg, load, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "moreweb: %v\n", err)
+		return 1
+	}
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+	return a.serve(signals)
+}

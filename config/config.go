@@ -1,0 +1,252 @@
+// Package config turns moreweb's TOML file into a checked, immutable
+// snapshot.
+//
+// A file goes through three stages: BurntSushi/toml parses the syntax into a
+// generic tree; a strict decoder turns that tree into the typed structs below,
+// rejecting unknown keys and wrong types and applying defaults; then checks
+// that span the whole file run (listener references, host claims, defaults).
+// Every problem found on the way is collected, so one run of `moreweb -t`
+// reports all of them, each with its place in the file.
+//
+// A *Config is never changed after Load, Parse or ZeroConfig return it;
+// callers share it between goroutines and must not modify it either.
+package config
+
+import (
+	"errors"
+	"html/template"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is one checked snapshot of the configuration.
+type Config struct {
+	// File is the absolute path of the config file, "" for ZeroConfig.
+	File string
+	// Server holds the process-wide settings of the [server] table.
+	Server Server
+	// Listeners are the [[listener]] tables, in file order.
+	Listeners []Listener
+	// Vhosts are the [[vhost]] tables, in file order.
+	Vhosts []Vhost
+	// Hash is the SHA-256 of the normalized config plus the contents of
+	// the templates and error pages it names, so a reload that changes
+	// nothing can be skipped; comments and formatting do not affect it.
+	Hash [32]byte
+}
+
+// Server is the [server] table. Every field has its default filled in.
+type Server struct {
+	// LogLevel is the lowest level logged: debug, info, warn or error.
+	LogLevel string
+	// LogFormat is how error and lifecycle lines look: console or json.
+	LogFormat string
+	// AccessLog is where access-log entries go: "stdout", "stderr", "off",
+	// or an absolute file path.
+	AccessLog string
+	// AccessLogFormat is json or combined (the Apache/nginx line).
+	AccessLogFormat string
+	// ReadHeaderTimeout bounds the time for the request line and headers
+	// to arrive. Always positive.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for its
+	// next request. Always positive.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds the time to write one response. Always positive.
+	WriteTimeout time.Duration
+	// ShutdownTimeout bounds how long a graceful stop waits for requests
+	// in flight. Always positive.
+	ShutdownTimeout time.Duration
+	// MaxHeaderBytes caps the request line plus headers. At least 1.
+	MaxHeaderBytes int
+	// MaxBodyBytes caps a request body; 0 refuses every body.
+	MaxBodyBytes int64
+	// MaxConnections caps the connections open at once. At least 1.
+	MaxConnections int
+	// ErrorPages maps a status (400-599) to the absolute path of the page
+	// served for errors raised before a vhost is chosen. Nil when none.
+	ErrorPages map[int]string
+}
+
+// Listener is one [[listener]] table: a named TCP address to accept on.
+type Listener struct {
+	// Name is how vhosts refer to the listener; unique in the file.
+	Name string
+	// Address is host:port as given ("127.0.0.1:8080", "[::1]:8080",
+	// ":8080"); port 0 picks a free port.
+	Address string
+}
+
+// Vhost is one [[vhost]] table: a site.
+type Vhost struct {
+	// Hosts are the names the site answers to, normalized: lower case,
+	// no trailing dot, internationalized names in their ASCII (punycode)
+	// form. "*.example.org" is a wildcard for every name under
+	// example.org. Empty only when Default is true.
+	Hosts []string
+	// Listeners names the listeners the site is served on; every listener
+	// in the file when the key is absent.
+	Listeners []string
+	// Default makes the site serve requests whose Host matches no site on
+	// one of its listeners. At most one default per listener.
+	Default bool
+	// Root is the absolute path of the static root, "" when there is none.
+	Root string
+	// Index lists the file names tried, in order, for a directory.
+	Index []string
+	// Listing turns on an HTML listing for directories with no index file.
+	Listing bool
+	// FollowSymlinks lets symlinks under Root point outside it.
+	FollowSymlinks bool
+	// ServeDotfiles serves path segments starting with "."; .well-known is
+	// served either way.
+	ServeDotfiles bool
+	// Paths maps exact URL paths to files, sorted by URLPath.
+	Paths []PathEntry
+	// ErrorPages maps a status (400-599) to the absolute path of the page
+	// served, with that status, for errors this site produces. Nil when
+	// none.
+	ErrorPages map[int]string
+	// Headers are added to every response of the site, sorted by name
+	// (TOML tables have no order).
+	Headers []HeaderField
+	// Redirects are the [[vhost.redirect]] tables, in file order.
+	Redirects []Redirect
+}
+
+// PathEntry maps one exact URL path to a file.
+type PathEntry struct {
+	// URLPath is the exact path matched; it starts with "/".
+	URLPath string
+	// File is the absolute path of the file served.
+	File string
+	// Template is the parsed html/template when the entry has
+	// template = true, else nil. It is parsed once per snapshot and safe
+	// to execute from many goroutines.
+	Template *template.Template
+}
+
+// HeaderField is one response header added by a vhost.
+type HeaderField struct {
+	// Name is an RFC 9110 token, as written in the file.
+	Name string
+	// Value has no control characters other than tab, and no leading or
+	// trailing blanks.
+	Value string
+}
+
+// Redirect sends requests for From to To.
+type Redirect struct {
+	// From is an exact path, or a prefix ending in "/*" whose rest is
+	// appended to To. It starts with "/".
+	From string
+	// To is the redirect target; never empty, no control characters.
+	To string
+	// Status is 301, 302, 303, 307 or 308 (default 301).
+	Status int
+}
+
+// Load reads and checks the file at path. On failure the error is an
+// ErrorList.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		// The path is already the start of the message; keep only why.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, ErrorList{{File: path, Msg: err.Error()}}
+	}
+	return Parse(path, data)
+}
+
+// Parse checks data as if read from path: path names the file in messages,
+// and relative paths in data are resolved against its directory. On failure
+// the error is an ErrorList.
+func Parse(path string, data []byte) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, ErrorList{{File: path, Msg: err.Error()}}
+	}
+	c := &checker{file: path, dir: filepath.Dir(abs), src: data}
+	if path == "" {
+		// Abs("") is the working directory itself, not a file in it.
+		c.dir, abs = abs, ""
+	}
+
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, ErrorList{{File: c.name(), Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}
+		}
+		return nil, ErrorList{{File: c.name(), Msg: err.Error()}}
+	}
+
+	cfg := c.decode(tree)
+	if len(c.problems) > 0 {
+		return nil, c.errorList()
+	}
+	cfg.File = abs
+	cfg.Hash = hashConfig(cfg, c.contents)
+	return cfg, nil
+}
+
+// ZeroConfig is the config used when moreweb runs with no -c: serve root on
+// listen with directory listing. Errors name the -root and -listen flags.
+func ZeroConfig(root, listen string) (*Config, error) {
+	var errs ErrorList
+	if msg := checkAddress(listen); msg != "" {
+		errs = append(errs, Diagnostic{Key: "-listen", Msg: msg})
+	}
+	abs, err := filepath.Abs(root)
+	if err == nil {
+		if msg := checkDir(abs); msg != "" {
+			errs = append(errs, Diagnostic{Key: "-root", Msg: msg})
+		}
+	} else {
+		errs = append(errs, Diagnostic{Key: "-root", Msg: err.Error()})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	const name = "default"
+	v := defaultVhost()
+	v.Listeners = []string{name}
+	v.Default = true
+	v.Root = abs
+	v.Listing = true
+	cfg := &Config{
+		Server:    defaultServer(),
+		Listeners: []Listener{{Name: name, Address: listen}},
+		Vhosts:    []Vhost{v},
+	}
+	cfg.Hash = hashConfig(cfg, nil)
+	return cfg, nil
+}
+
+func defaultServer() Server {
+	return Server{
+		LogLevel:          "info",
+		LogFormat:         "console",
+		AccessLog:         "stdout",
+		AccessLogFormat:   "json",
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		ShutdownTimeout:   15 * time.Second,
+		MaxHeaderBytes:    16384,
+		MaxBodyBytes:      10485760,
+		MaxConnections:    10000,
+	}
+}
+
+func defaultVhost() Vhost {
+	return Vhost{Index: []string{"index.html"}}
+}

@@ -1,0 +1,81 @@
+package config
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"sort"
+	"strconv"
+)
+
+// hashConfig fingerprints the normalized config, so the watcher can skip a
+// reload when a save changed only comments or layout. Templates and error
+// pages are read at load time, so their contents count too: a SIGHUP after
+// editing one must not be skipped.
+func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
+	h := sha256.New()
+	w := fieldWriter{h}
+	s := cfg.Server
+	w.line("file", cfg.File)
+	w.line("server", s.LogLevel, s.LogFormat, s.AccessLog, s.AccessLogFormat,
+		s.ReadHeaderTimeout, s.IdleTimeout, s.WriteTimeout, s.ShutdownTimeout,
+		s.MaxHeaderBytes, s.MaxBodyBytes, s.MaxConnections)
+	w.pages("server.error_pages", s.ErrorPages)
+	for _, l := range cfg.Listeners {
+		w.line("listener", l.Name, l.Address)
+	}
+	for _, v := range cfg.Vhosts {
+		w.line("vhost", v.Default, v.Root, v.Listing, v.FollowSymlinks, v.ServeDotfiles)
+		w.line("hosts", v.Hosts)
+		w.line("listeners", v.Listeners)
+		w.line("index", v.Index)
+		for _, p := range v.Paths {
+			w.line("path", p.URLPath, p.File, p.Template != nil)
+		}
+		w.pages("error_pages", v.ErrorPages)
+		for _, f := range v.Headers {
+			w.line("header", f.Name, f.Value)
+		}
+		for _, r := range v.Redirects {
+			w.line("redirect", r.From, r.To, r.Status)
+		}
+	}
+	files := make([]string, 0, len(contents))
+	for f := range contents {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		w.line("contents", f, len(contents[f]))
+		h.Write(contents[f])
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// fieldWriter writes each field quoted, so no two different configs can
+// produce the same stream.
+type fieldWriter struct{ h hash.Hash }
+
+func (w fieldWriter) line(fields ...any) {
+	for _, f := range fields {
+		if list, ok := f.([]string); ok {
+			fmt.Fprintf(w.h, "%q ", list) // each element quoted
+			continue
+		}
+		fmt.Fprintf(w.h, "%q ", fmt.Sprint(f))
+	}
+	w.h.Write([]byte{'\n'})
+}
+
+func (w fieldWriter) pages(name string, pages map[int]string) {
+	statuses := make([]int, 0, len(pages))
+	for s := range pages {
+		statuses = append(statuses, s)
+	}
+	sort.Ints(statuses)
+	for _, s := range statuses {
+		w.line(name, strconv.Itoa(s), pages[s])
+	}
+}

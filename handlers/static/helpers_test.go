@@ -1,0 +1,100 @@
+package static
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/handlertest"
+)
+
+// testTime is the mtime of every file a test writes, so dates in requests
+// can be written as constants.
+var testTime = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const (
+	testDate   = "Fri, 01 Mar 2024 12:00:00 GMT"
+	beforeDate = "Fri, 01 Mar 2024 11:59:59 GMT"
+	afterDate  = "Fri, 01 Mar 2024 12:00:01 GMT"
+)
+
+// writeTree creates files under a new temporary directory; a name ending in
+// "/" is a directory.
+func writeTree(t testing.TB, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if strings.HasSuffix(name, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, testTime, testTime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func newStatic(t testing.TB, o Options) *Static {
+	t.Helper()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// do serves one request: method and target, then header lines "Name: value".
+func do(t testing.TB, h handlers.Handler, method, target string, header ...string) (*handlertest.Recorder, error) {
+	t.Helper()
+	raw := method + " " + target + " HTTP/1.1\r\nHost: example.com\r\n"
+	for _, f := range header {
+		raw += f + "\r\n"
+	}
+	raw += "\r\n"
+	rec := handlertest.NewRecorder()
+	err := h.Serve(rec, handlertest.Request(t, raw))
+	if err != nil && rec.Written() {
+		t.Fatalf("%s %s: wrote a response and returned %v", method, target, err)
+	}
+	return rec, err
+}
+
+// status is what the client would see: the written status, or the error's.
+func status(rec *handlertest.Recorder, err error) int {
+	if err != nil {
+		return handlers.StatusOf(err)
+	}
+	return rec.Code
+}
+
+// checkBodyLength verifies the invariant the listener relies on: a declared
+// length is exactly what was written (HEAD, 204 and 304 write nothing).
+func checkBodyLength(t testing.TB, method string, rec *handlertest.Recorder) {
+	t.Helper()
+	if !rec.Written() {
+		return
+	}
+	if method == "HEAD" || rec.Code == 204 || rec.Code == 304 {
+		if rec.Body.Len() != 0 {
+			t.Errorf("%d to %s has a %d-byte body", rec.Code, method, rec.Body.Len())
+		}
+		return
+	}
+	if rec.ContentLength >= 0 && int64(rec.Body.Len()) != rec.ContentLength {
+		t.Errorf("Content-Length %d, body %d bytes", rec.ContentLength, rec.Body.Len())
+	}
+}

@@ -1,0 +1,230 @@
+// Package static serves files under a root directory: index files,
+// directory listings, validators and conditional requests (RFC 9110 §8.8,
+// §13), byte ranges (§14) and precompressed sidecars (FILE.br, FILE.zst,
+// FILE.gz), with a symlink and dotfile policy.
+//
+// Errors are returned, never rendered: a missing file is handlers.ErrNotFound
+// so that a Chain can fall through, and the error page layer answers the
+// rest.
+package static
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/parser"
+)
+
+// Options configure a static root.
+type Options struct {
+	// Root is the absolute directory whose files are served.
+	Root string
+	// Index names the files that serve a directory, tried in order. Nil
+	// means ["index.html"]; an empty, non-nil slice means none.
+	Index []string
+	// Listing answers a directory that has no index file with an HTML list
+	// of its entries; without it such a directory is 404.
+	Listing bool
+	// FollowSymlinks lets symlinks point outside Root. Without it a symlink
+	// is followed only while it stays inside Root (and must be relative).
+	FollowSymlinks bool
+	// ServeDotfiles serves paths with a segment starting with "." (.git,
+	// .env, .htpasswd). Without it they are 404, except /.well-known/.
+	ServeDotfiles bool
+}
+
+// Static serves the files under one root. It is safe for concurrent use and
+// immutable once built.
+type Static struct {
+	files
+	root     *os.Root // nil when following symlinks
+	index    []string
+	listing  bool
+	dotfiles bool
+}
+
+// New checks o and opens the root. The root directory stays open (through
+// os.Root) until Close, so renaming it does not change what is served; a
+// reload builds a new Static.
+func New(o Options) (*Static, error) {
+	if !filepath.IsAbs(o.Root) {
+		return nil, fmt.Errorf("static: root %q is not an absolute path", o.Root)
+	}
+	s := &Static{
+		files:    files{sidecars: newSidecarCache(sidecarCacheLimit)},
+		listing:  o.Listing,
+		dotfiles: o.ServeDotfiles,
+	}
+	if o.Index == nil {
+		s.index = []string{"index.html"}
+	} else {
+		s.index = append([]string(nil), o.Index...)
+	}
+	for _, name := range s.index {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+			return nil, fmt.Errorf("static: index %q is not a file name", name)
+		}
+	}
+	if o.FollowSymlinks {
+		dir := filepath.Clean(o.Root)
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("static: root: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("static: root %q is not a directory", dir)
+		}
+		s.fsys = dirFS(dir)
+		return s, nil
+	}
+	root, err := os.OpenRoot(o.Root)
+	if err != nil {
+		return nil, fmt.Errorf("static: root: %w", err)
+	}
+	s.root = root
+	s.fsys = rootFS{root}
+	return s, nil
+}
+
+// Close releases the root directory. Requests still being served may fail
+// after it, so call it once the snapshot that used s has drained.
+func (s *Static) Close() error {
+	if s.root == nil {
+		return nil
+	}
+	return s.root.Close()
+}
+
+// Serve answers GET, HEAD and OPTIONS for the file or directory at the
+// request path. Existence is checked before the method so that a POST to a
+// missing file falls through a Chain as 404, and 405 means "this exists but
+// is static".
+func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+	name, ok := checkPath(r.Path, s.dotfiles)
+	if !ok {
+		return handlers.ErrNotFound
+	}
+	f, fi, err := openStat(s.fsys, name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if done, err := checkMethod(w, r); done {
+		return err
+	}
+	if !fi.IsDir() {
+		return s.serveFile(w, r, name, f, fi)
+	}
+	if r.Path[len(r.Path)-1] != '/' {
+		return redirectToDir(w, r)
+	}
+	for _, idx := range s.index {
+		iname := idx
+		if name != "." {
+			iname = name + idx // name ends in "/" here
+		}
+		inf, ifi, err := openStat(s.fsys, iname)
+		if errors.Is(err, handlers.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ifi.IsDir() {
+			inf.Close()
+			continue
+		}
+		defer inf.Close()
+		return s.serveFile(w, r, iname, inf, ifi)
+	}
+	if s.listing {
+		return s.serveListing(w, r, name, f)
+	}
+	return handlers.ErrNotFound
+}
+
+// File serves the file at path (absolute) whatever the request path, with
+// the same methods, validators, ranges, sidecars and content type as Static.
+// The path map uses it. A missing file, or a directory, is 404.
+func File(path string) handlers.Handler {
+	return &fileHandler{path: path, files: files{fsys: absFS{}, sidecars: newSidecarCache(1)}}
+}
+
+type fileHandler struct {
+	files
+	path string
+}
+
+func (h *fileHandler) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+	f, fi, err := openStat(h.fsys, h.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if done, err := checkMethod(w, r); done {
+		return err
+	}
+	if fi.IsDir() {
+		return handlers.ErrNotFound
+	}
+	return h.serveFile(w, r, h.path, f, fi)
+}
+
+const allowed = "GET, HEAD, OPTIONS"
+
+// checkMethod answers OPTIONS and refuses what static content cannot do;
+// done is false for GET and HEAD, which the caller goes on to serve.
+func checkMethod(w handlers.ResponseWriter, r *parser.Request) (done bool, err error) {
+	switch r.Method {
+	case "GET", "HEAD":
+		return false, nil
+	case "OPTIONS":
+		h := w.Header()
+		h.Set("Allow", allowed)
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(204)
+		return true, nil
+	}
+	w.Header().Set("Allow", allowed)
+	return true, handlers.ErrMethodNotAllowed
+}
+
+// redirectToDir sends a directory asked for without its trailing slash to
+// the path with one, so that relative links inside its index resolve. The
+// Location is relative ("./name/") and built from the raw path: nothing
+// decoded is echoed, a "//host" path cannot become a protocol-relative
+// redirect, and a name with a colon cannot be read as a scheme.
+func redirectToDir(w handlers.ResponseWriter, r *parser.Request) error {
+	seg := r.RawPath[bytes.LastIndexByte(r.RawPath, '/')+1:]
+	loc := make([]byte, 0, 4+len(seg)+len(r.RawQuery))
+	loc = append(loc, "./"...)
+	if len(seg) > 0 {
+		loc = append(loc, seg...)
+	} else {
+		// Unreachable with the parser's cleaning (a raw path ending in
+		// "/" keeps its slash), but never redirect to ourselves.
+		p := r.Path
+		loc = appendEscapedSegment(loc, p[bytes.LastIndexByte(p, '/')+1:])
+	}
+	loc = append(loc, '/')
+	if len(r.RawQuery) > 0 {
+		loc = append(loc, '?')
+		loc = append(loc, r.RawQuery...)
+	}
+	h := w.Header()
+	h.Set("Location", string(loc))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.SetContentLength(0)
+	w.WriteHeader(301)
+	return nil
+}
+
+var (
+	_ handlers.Handler = (*Static)(nil)
+	_ handlers.Handler = (*fileHandler)(nil)
+)
