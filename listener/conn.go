@@ -121,9 +121,14 @@ func (c *conn) serveOne() bool {
 	}
 	h, site, ok := snap.router.Route(req.Host)
 	var herr error
-	if !ok {
+	switch {
+	case !ok:
 		herr = errMisdirected
-	} else {
+	case req.Form == parser.AsteriskForm:
+		// OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7).
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.WriteHeader(204)
+	default:
 		herr = c.safeServe(h, req)
 	}
 	if herr != nil {

@@ -444,3 +444,13 @@ func TestMaxRequestsPerConnection(t *testing.T) {
 		}
 	}
 }
+
+func TestRFC9110_9_3_7_OptionsAsteriskAnswersForServer(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := c.response("OPTIONS")
+	if resp.StatusCode != 204 || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" || body != "" {
+		t.Fatalf("%d %q %q", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
+}
