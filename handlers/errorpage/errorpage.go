@@ -1,0 +1,131 @@
+// Package errorpage is the one place where a site's handler errors become
+// responses: a handler returns *handlers.Error and Wrap renders the site's
+// page for that status, or a small built-in one, with the status kept.
+package errorpage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/parser"
+)
+
+// Pages maps a status to the bytes of its page. Pages are read once per
+// config snapshot, so an edit to a page file is seen on the next reload,
+// and a page removed after loading keeps being served. A nil Pages is valid
+// and serves the built-in pages.
+type Pages map[int][]byte
+
+// Load reads every file of files (status -> path). It reports every file it
+// could not read, not just the first.
+func Load(files map[int]string) (Pages, error) {
+	p := make(Pages, len(files))
+	var errs []error
+	for status, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("error page %d: %w", status, err))
+			continue
+		}
+		p[status] = b
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// staleFields describe the body the handler meant to send, not the error
+// page that replaces it: an ETag or Last-Modified would let a cache
+// revalidate the page as if it were the file, a Content-Encoding would make
+// the client decode plain HTML, a Content-Disposition would save the page
+// under the file's name. Fields that belong to the error (Allow on a 405,
+// Content-Range on a 416) and the site's own [vhost.headers] stay.
+var staleFields = []string{
+	"Content-Encoding",
+	"Content-Disposition",
+	"Content-Location",
+	"ETag",
+	"Last-Modified",
+	"Accept-Ranges",
+}
+
+// Write answers status with its page from p, else the built-in page.
+// A status outside 400-599 is a bug in whoever produced it, and answers 500.
+// r may be nil, for errors raised before a request could be parsed; the
+// writer drops the body for HEAD itself.
+func (p Pages) Write(w handlers.ResponseWriter, r *parser.Request, status int) {
+	if status < 400 || status > 599 {
+		status = 500
+	}
+	page, ok := p[status]
+	if !ok {
+		page = builtin(status)
+	}
+	h := w.Header()
+	for _, name := range staleFields {
+		h.Del(name)
+	}
+	if status != 416 {
+		h.Del("Content-Range")
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.SetContentLength(int64(len(page)))
+	w.WriteHeader(status)
+	w.Write(page) // a write error is the connection's, seen by the loop
+}
+
+// builtinPages are made once for every status with a reason phrase: the
+// page names the status and nothing else, never any client input.
+var builtinPages = func() map[int][]byte {
+	m := make(map[int][]byte)
+	for status := 400; status <= 599; status++ {
+		if parser.StatusText(status) != "" {
+			m[status] = makePage(status)
+		}
+	}
+	return m
+}()
+
+func builtin(status int) []byte {
+	if b, ok := builtinPages[status]; ok {
+		return b
+	}
+	return makePage(status)
+}
+
+func makePage(status int) []byte {
+	title := strconv.Itoa(status)
+	if text := parser.StatusText(status); text != "" {
+		title += " " + text
+	}
+	return []byte("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + title +
+		"</title></head>\n<body><h1>" + title + "</h1></body></html>\n")
+}
+
+// Wrap returns next with its errors rendered by p.
+func Wrap(next handlers.Handler, p Pages) handlers.Handler {
+	return &wrapped{next: next, pages: p}
+}
+
+type wrapped struct {
+	next  handlers.Handler
+	pages Pages
+}
+
+// Serve returns next's error even after rendering it, so the connection loop
+// can log the cause; the loop sees w.Written() and writes nothing more. Once
+// next has written its head the error can no longer become a page, and the
+// loop decides what to do with the connection.
+func (x *wrapped) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+	err := x.next.Serve(w, r)
+	if err != nil && !w.Written() {
+		x.pages.Write(w, r, handlers.StatusOf(err))
+	}
+	return err
+}
+
+var _ handlers.Handler = (*wrapped)(nil)

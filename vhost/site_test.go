@@ -1,0 +1,203 @@
+package vhost
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/moreweb/moreweb/handlers/handlertest"
+	"github.com/moreweb/moreweb/parser"
+)
+
+var siteFiles = map[string]string{
+	"site/index.html":    "<h1>home</h1>",
+	"site/about":         "static about",
+	"site/moved":         "static moved",
+	"pages/about.html":   "mapped about",
+	"pages/kittens.html": `<p>{{.Query.Get "size"}} kittens for {{.Host}}</p>`,
+	"pages/broken.html":  `before {{template "nope" .}}`,
+	"errors/404.html":    "custom 404",
+	"errors/500.html":    "custom 500",
+}
+
+const siteConfig = `
+[[listener]]
+name = "web"
+address = "127.0.0.1:18080"
+
+[[vhost]]
+hosts = ["example.com", "www.example.com"]
+root = "site"
+
+[vhost.paths]
+"/about" = "pages/about.html"
+"/moved" = "pages/about.html"
+"/kittens" = { file = "pages/kittens.html", template = true }
+"/broken" = { file = "pages/broken.html", template = true }
+
+[vhost.error_pages]
+404 = "errors/404.html"
+500 = "errors/500.html"
+
+[vhost.headers]
+"cache-control" = "public, max-age=60"
+"X-Site" = "one"
+
+[[vhost.redirect]]
+from = "/moved"
+to = "/about"
+
+[[vhost.redirect]]
+from = "/old/*"
+to = "/new/"
+status = 308
+
+[[vhost]]
+hosts = ["paths.example"]
+
+[vhost.paths]
+"/only" = "pages/about.html"
+`
+
+type response struct {
+	status   int
+	body     string
+	location string
+}
+
+func serveSite(t *testing.T, tables map[string]*Table, raw string) (*handlertest.Recorder, error) {
+	t.Helper()
+	r := handlertest.Request(t, raw)
+	s, ok := tables["web"].Route(r.Host)
+	if !ok {
+		t.Fatalf("%q: no site", r.Host)
+	}
+	w := handlertest.NewRecorder()
+	return w, s.Handler.Serve(w, r)
+}
+
+// SPEC Routing: inside a vhost, in order: redirects, then the path map
+// (exact path), then the static root. SPEC Templates and Errors: templates
+// render with the query, a template that fails answers 500, and the site's
+// error pages serve its errors with the original status.
+func TestSpecRoutingInsideVhost(t *testing.T) {
+	tables := build(t, siteFiles, siteConfig)
+	tests := []struct {
+		target string
+		want   response
+	}{
+		// A redirect beats the path map and the static file of the same path.
+		{"/moved", response{301, "", "/about"}},
+		{"/old/a/b?x=1", response{308, "", "/new/a/b?x=1"}},
+		// The path map beats the static root.
+		{"/about", response{200, "mapped about", ""}},
+		{"/kittens?size=%3Cbig%3E", response{200, "<p>&lt;big&gt; kittens for example.com</p>", ""}},
+		// The static root serves the rest.
+		{"/", response{200, "<h1>home</h1>", ""}},
+		// Errors get the site's page with their own status.
+		{"/missing", response{404, "custom 404", ""}},
+		{"/about/", response{404, "custom 404", ""}},
+		{"/broken", response{500, "custom 500", ""}},
+	}
+	for _, tt := range tests {
+		w, err := serveSite(t, tables, "GET "+tt.target+" HTTP/1.1\nHost: example.com\n\n")
+		if w.Code != tt.want.status {
+			t.Errorf("%s: status %d (err %v), want %d", tt.target, w.Code, err, tt.want.status)
+			continue
+		}
+		if tt.want.body != "" && w.Body.String() != tt.want.body {
+			t.Errorf("%s: body %q, want %q", tt.target, w.Body.String(), tt.want.body)
+		}
+		if got := w.Head.Get("Location"); got != tt.want.location {
+			t.Errorf("%s: Location %q, want %q", tt.target, got, tt.want.location)
+		}
+		// The error is returned for the log, the page already written.
+		if (tt.want.status >= 400) != (err != nil) {
+			t.Errorf("%s: status %d returned %v", tt.target, w.Code, err)
+		}
+	}
+}
+
+// SPEC "The config file", [vhost.headers]: added to every response of the
+// vhost, redirects and error pages included.
+func TestSpecVhostHeadersOnEveryResponse(t *testing.T) {
+	tables := build(t, siteFiles, siteConfig)
+	for _, target := range []string{"/", "/about", "/kittens", "/moved", "/missing", "/broken"} {
+		w, _ := serveSite(t, tables, "GET "+target+" HTTP/1.1\nHost: www.example.com\n\n")
+		if w.Head.Get("Cache-Control") != "public, max-age=60" || w.Head.Get("X-Site") != "one" {
+			t.Errorf("%s (%d): Cache-Control %q X-Site %q", target, w.Code, w.Head.Get("Cache-Control"), w.Head.Get("X-Site"))
+		}
+	}
+}
+
+// SPEC Errors: a site without its own page for a status gets the built-in
+// page, still with the original status; a 405 keeps its Allow.
+func TestSpecErrorsBuiltinPageInSite(t *testing.T) {
+	tables := build(t, siteFiles, siteConfig)
+	w, err := serveSite(t, tables, "DELETE /about HTTP/1.1\nHost: example.com\nContent-Length: 0\n\n")
+	if w.Code != 405 || err == nil {
+		t.Fatalf("status %d err %v, want 405", w.Code, err)
+	}
+	if !strings.Contains(w.Head.Get("Allow"), "GET") {
+		t.Errorf("Allow %q", w.Head.Get("Allow"))
+	}
+	if !strings.Contains(w.Body.String(), "405 Method Not Allowed") {
+		t.Errorf("body %q, want the built-in 405 page", w.Body.String())
+	}
+}
+
+// A vhost with no root serves its path map and answers 404 for the rest.
+func TestVhostWithoutRoot(t *testing.T) {
+	tables := build(t, siteFiles, siteConfig)
+	w, err := serveSite(t, tables, "GET /only HTTP/1.1\nHost: paths.example\n\n")
+	if err != nil || w.Body.String() != "mapped about" {
+		t.Errorf("/only: %d %q %v", w.Code, w.Body.String(), err)
+	}
+	w, err = serveSite(t, tables, "GET / HTTP/1.1\nHost: paths.example\n\n")
+	if w.Code != 404 || !strings.Contains(w.Body.String(), "404 Not Found") || err == nil {
+		t.Errorf("/: %d %q %v, want the built-in 404", w.Code, w.Body.String(), err)
+	}
+}
+
+// SPEC Logging: the access log names the vhost: its first host, or
+// "default" for a default site without hosts.
+func TestSiteName(t *testing.T) {
+	tables := build(t, siteFiles, siteConfig)
+	if s, _ := tables["web"].Route([]byte("www.example.com")); s.Name != "example.com" {
+		t.Errorf("name %q, want example.com", s.Name)
+	}
+}
+
+// The headers wrapper canonicalises names once, when the site is built.
+func TestHeadersCanonicalOnce(t *testing.T) {
+	tables := build(t, siteFiles, siteConfig)
+	s, _ := tables["web"].Route([]byte("example.com"))
+	h, ok := s.Handler.(*withHeaders)
+	if !ok {
+		t.Fatalf("site handler is %T, want *withHeaders outermost", s.Handler)
+	}
+	for _, f := range h.fields {
+		if parser.CanonicalName(f.Name) != f.Name {
+			t.Errorf("field %q is not canonical", f.Name)
+		}
+	}
+}
+
+// RFC 9110 §15.5.17: a 416 carries Content-Range "bytes */LEN", also when
+// the error page replaces the body; validators of the file do not describe
+// the page and are dropped.
+func TestRFC9110RangeNotSatisfiableThroughSite(t *testing.T) {
+	tables := build(t, siteFiles, siteConfig)
+	w, err := serveSite(t, tables, "GET /index.html HTTP/1.1\nHost: example.com\nRange: bytes=1000-\n\n")
+	if w.Code != 416 || err == nil {
+		t.Fatalf("status %d err %v, want 416", w.Code, err)
+	}
+	if got := w.Head.Get("Content-Range"); got != "bytes */13" {
+		t.Errorf("Content-Range %q, want bytes */13", got)
+	}
+	if w.Head.Get("ETag") != "" || w.Head.Get("Last-Modified") != "" {
+		t.Errorf("ETag %q Last-Modified %q on the error page", w.Head.Get("ETag"), w.Head.Get("Last-Modified"))
+	}
+	if !strings.Contains(w.Body.String(), "416") {
+		t.Errorf("body %q, want the built-in 416 page", w.Body.String())
+	}
+}

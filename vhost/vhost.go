@@ -1,0 +1,143 @@
+// Package vhost compiles a config snapshot into one routing table per
+// listener: host -> site, each site with its handler chain built once, so
+// that serving a request looks a name up and calls a ready handler.
+package vhost
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/errorpage"
+	"github.com/moreweb/moreweb/handlers/pathmap"
+	"github.com/moreweb/moreweb/handlers/redirect"
+	"github.com/moreweb/moreweb/handlers/static"
+	"github.com/moreweb/moreweb/handlers/tmpl"
+)
+
+// Site is one [[vhost]] ready to serve.
+type Site struct {
+	// Name is the site's first host, or "default" for a default site
+	// with none; the access log shows it.
+	Name string
+	// Handler serves the site's requests, errors included: it renders the
+	// site's error pages itself and returns the error only for the log.
+	Handler handlers.Handler
+}
+
+// Build compiles cfg into a table for each of its listeners, keyed by
+// listener name. A listener no vhost is served on gets an empty table
+// (every request 421). Each site is built once and shared by the tables of
+// all its listeners.
+//
+// cfg has been validated, so the conflicts Build checks for (two claims on
+// one host or two defaults on a listener) mean a bug, not a user's error.
+func Build(cfg *config.Config) (map[string]*Table, error) {
+	tables := make(map[string]*Table, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		tables[l.Name] = &Table{exact: map[string]*Site{}, wildcard: map[string]*Site{}}
+	}
+	for i := range cfg.Vhosts {
+		v := &cfg.Vhosts[i]
+		site, err := buildSite(v)
+		if err != nil {
+			return nil, fmt.Errorf("vhost[%d]: %w", i, err)
+		}
+		listeners := v.Listeners
+		if len(listeners) == 0 {
+			for _, l := range cfg.Listeners {
+				listeners = append(listeners, l.Name)
+			}
+		}
+		for _, name := range listeners {
+			t := tables[name]
+			if t == nil {
+				return nil, fmt.Errorf("vhost[%d]: no listener named %q", i, name)
+			}
+			if err := t.add(site, v); err != nil {
+				return nil, fmt.Errorf("vhost[%d]: listener %q: %w", i, name, err)
+			}
+		}
+	}
+	return tables, nil
+}
+
+func (t *Table) add(s *Site, v *config.Vhost) error {
+	if v.Default {
+		if t.def != nil {
+			return fmt.Errorf("a second default site, after %q", t.def.Name)
+		}
+		t.def = s
+	}
+	for _, h := range v.Hosts {
+		h = strings.TrimSuffix(strings.ToLower(h), ".")
+		m := t.exact
+		if suffix, ok := strings.CutPrefix(h, "*."); ok {
+			m, h = t.wildcard, suffix
+		}
+		if other := m[h]; other != nil {
+			return fmt.Errorf("host %q is already %q's", h, other.Name)
+		}
+		m[h] = s
+	}
+	return nil
+}
+
+// buildSite assembles a site's handler, outermost first:
+//
+//	headers -> errorpage -> Chain{redirect, pathmap, static}
+//
+// The headers go on before anything runs, so they are on error pages too
+// and a handler can still replace one (a site-wide Content-Type yields to
+// the file's). Parts the vhost does not configure are left out of the chain;
+// a site with none answers every request 404.
+func buildSite(v *config.Vhost) (*Site, error) {
+	s := &Site{Name: "default"}
+	if len(v.Hosts) > 0 {
+		s.Name = v.Hosts[0]
+	}
+
+	var chain handlers.Chain
+	if len(v.Redirects) > 0 {
+		rules := make([]redirect.Rule, len(v.Redirects))
+		for i, r := range v.Redirects {
+			rules[i] = redirect.Rule{From: r.From, To: r.To, Status: r.Status}
+		}
+		chain = append(chain, redirect.New(rules))
+	}
+	if len(v.Paths) > 0 {
+		routes := make(map[string]handlers.Handler, len(v.Paths))
+		for _, p := range v.Paths {
+			if p.Template != nil {
+				routes[p.URLPath] = tmpl.New(p.Template)
+			} else {
+				routes[p.URLPath] = static.File(p.File)
+			}
+		}
+		chain = append(chain, pathmap.New(routes))
+	}
+	if v.Root != "" {
+		st, err := static.New(static.Options{
+			Root:           v.Root,
+			Index:          v.Index,
+			Listing:        v.Listing,
+			FollowSymlinks: v.FollowSymlinks,
+			ServeDotfiles:  v.ServeDotfiles,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("root: %w", err)
+		}
+		chain = append(chain, st)
+	}
+
+	pages, err := errorpage.Load(v.ErrorPages)
+	if err != nil {
+		return nil, err
+	}
+	s.Handler = errorpage.Wrap(chain, pages)
+	if len(v.Headers) > 0 {
+		s.Handler = newHeaders(v.Headers, s.Handler)
+	}
+	return s, nil
+}
