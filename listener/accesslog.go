@@ -200,9 +200,9 @@ func appendJSON(b []byte, now time.Time, remote, site string, req *parser.Reques
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString quotes s as a JSON string. Control bytes are escaped and
-// invalid UTF-8 becomes U+FFFD, so a client cannot forge log lines or break
-// the JSON.
+// appendJSONString quotes s as a JSON string. Control characters (C0, DEL,
+// C1, U+2028 and U+2029) are escaped and invalid UTF-8 becomes U+FFFD, so a
+// client cannot forge log lines, drive a terminal or break the JSON.
 func appendJSONString(b, s []byte) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
@@ -222,6 +222,11 @@ func appendJSONString(b, s []byte) []byte {
 		r, size := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, `\ufffd`...)
+		} else if r <= 0x9f || r == 0x2028 || r == 0x2029 {
+			// C1 controls (U+0080-U+009F: CSI, OSC and NEL for terminals
+			// that read UTF-8) and the Unicode line separators are as
+			// dangerous in a log as C0 ones.
+			b = append(b, '\\', 'u', hexDigits[r>>12], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 		} else {
 			b = append(b, s[i:i+size]...)
 		}

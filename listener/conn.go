@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,10 +33,19 @@ type conn struct {
 	srv    *server
 	nc     net.Conn
 	remote string
-	rd     parser.Reader
-	w      responseWriter
-	state  atomic.Int32
-	served int
+	raw    syscall.RawConn // nil for connections that are not sockets
+	fd     int32           // the socket's descriptor, -1 if unknown
+	// idleRead is tryIdleRead bound to this conn; idleN and idleErr are
+	// its results.
+	idleRead func(fd uintptr) bool
+	idleN    int
+	idleErr  error
+	// idleUntil is when the current wait for a request times out.
+	idleUntil time.Time
+	rd        parser.Reader
+	w         responseWriter
+	state     atomic.Int32
+	served    int
 }
 
 const (
@@ -48,50 +58,144 @@ const (
 // keep a connection alive; beyond it the connection is closed instead.
 const maxDrain = 256 << 10
 
-var connPool = sync.Pool{New: func() any { return new(conn) }}
+var connPool = sync.Pool{New: func() any {
+	c := new(conn)
+	c.idleRead = c.tryIdleRead
+	return c
+}}
 
+// waitIdle waits for the next request's first bytes holding no buffer: the
+// read is tried with a pooled buffer, and when the socket has nothing the
+// buffer goes back to the pool before the goroutine parks. That costs no
+// syscall over a plain Read, which also tries once before parking.
+func (c *conn) waitIdle() error {
+	if c.raw == nil {
+		return c.rd.WaitForData()
+	}
+	if err := c.raw.Read(c.idleRead); err != nil {
+		return err
+	}
+	if c.idleErr != nil {
+		return c.idleErr
+	}
+	if c.idleN <= 0 {
+		return io.EOF
+	}
+	c.rd.Advance(c.idleN)
+	return nil
+}
+
+// tryIdleRead is waitIdle's callback, made into a method value once per
+// connection so that waiting does not allocate a closure per request.
+func (c *conn) tryIdleRead(fd uintptr) bool {
+	c.idleN, c.idleErr = syscall.Read(int(fd), c.rd.Space())
+	if c.idleErr == syscall.EAGAIN || c.idleErr == syscall.EINTR {
+		c.rd.Release()
+		return false // park until readable, then try again
+	}
+	return true
+}
+
+// serveConn serves nc until it closes. The caller has counted it in s.wg.
 func (s *server) serveConn(nc net.Conn) {
 	c := connPool.Get().(*conn)
 	c.srv, c.nc, c.served = s, nc, 0
 	c.remote = nc.RemoteAddr().String()
+	c.raw = nil
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	c.fd = socketFD(c)
 	c.state.Store(stateIdle)
-	snap := s.snap.Load()
-	c.rd.Reset(nc, snap.settings.Limits)
+	c.rd.Reset(nc, s.snap.Load().settings.Limits)
 	s.track(c, true)
-	defer func() {
-		s.track(c, false)
-		nc.Close()
-		c.rd.Release()
-		c.w.req, c.w.conn, c.nc, c.srv = nil, nil, nil, nil
-		connPool.Put(c)
-		s.sup.releaseSlot()
-	}()
-	for c.serveOne() {
+	c.run()
+}
+
+// handoffAfter is how long a connection waits for its next request on the
+// goroutine that served the last one. A longer wait continues on a fresh
+// goroutine, whose small stack is all an idle connection then costs; the
+// serving goroutine's grown stack goes back to be reused. Busy clients
+// send their next request well within it and never pay for the switch.
+const handoffAfter = 20 * time.Millisecond
+
+type step uint8
+
+const (
+	stepNext    step = iota // serve the next request on this goroutine
+	stepHandoff             // wait for the next request on a fresh goroutine
+	stepClose               // the connection is over
+)
+
+func (c *conn) run() {
+	for {
+		switch c.serveOne() {
+		case stepHandoff:
+			if p := idlePollerInstance(); p != nil && p.park(c) {
+				return
+			}
+			go c.waitParked()
+			return
+		case stepClose:
+			c.close()
+			return
+		}
 	}
 }
 
-// serveOne handles one request and reports whether the connection may carry
-// another.
-func (c *conn) serveOne() bool {
+// waitParked is the long idle wait, on a fresh goroutine.
+func (c *conn) waitParked() {
+	c.nc.SetReadDeadline(c.idleUntil)
+	if c.state.Load() == stateClosing {
+		c.close() // shutdown claimed the connection before the deadline moved
+		return
+	}
+	if err := c.waitIdle(); err != nil {
+		c.logConnError("waiting for request", err)
+		c.close()
+		return
+	}
+	c.run()
+}
+
+func (c *conn) close() {
+	s := c.srv
+	s.track(c, false)
+	c.nc.Close()
+	c.rd.Release()
+	c.w.releaseBuffer()
+	c.w.req, c.w.conn, c.nc, c.srv, c.raw = nil, nil, nil, nil, nil
+	connPool.Put(c)
+	s.sup.releaseSlot()
+	s.wg.Done()
+}
+
+// serveOne handles one request and says what the connection does next.
+func (c *conn) serveOne() step {
 	s := c.srv
 	snap := s.snap.Load()
 	set := &snap.settings
 
 	// waitRequest
-	wait := set.IdleTimeout
-	if c.served == 0 {
-		wait = set.ReadHeaderTimeout
-	}
 	if c.rd.Buffered() == 0 {
-		c.rd.Release()
-	}
-	c.nc.SetReadDeadline(time.Now().Add(wait))
-	if err := c.rd.WaitForData(); err != nil {
-		c.logConnError("waiting for request", err)
-		return false
+		wait := set.IdleTimeout
+		if c.served == 0 {
+			wait = set.ReadHeaderTimeout
+		}
+		now := time.Now()
+		c.idleUntil = now.Add(wait)
+		c.nc.SetReadDeadline(now.Add(min(wait, handoffAfter)))
+		c.w.releaseBuffer()
+		if err := c.waitIdle(); err != nil {
+			if wait > handoffAfter && errors.Is(err, os.ErrDeadlineExceeded) && c.state.Load() == stateIdle {
+				return stepHandoff
+			}
+			c.logConnError("waiting for request", err)
+			return stepClose
+		}
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
-		return false // shutting down: the server claimed this idle connection
+		return stepClose // shutting down: the server claimed this idle connection
 	}
 	defer c.state.CompareAndSwap(stateActive, stateIdle)
 
@@ -103,7 +207,7 @@ func (c *conn) serveOne() bool {
 	set = &snap.settings
 	if err != nil {
 		c.refuse(snap, err, start)
-		return false
+		return stepClose
 	}
 	c.served++
 
@@ -166,14 +270,23 @@ func (c *conn) serveOne() bool {
 	}
 	if werr != nil {
 		c.logConnError("writing response", werr)
-		return false
+		if tcp, ok := c.nc.(*net.TCPConn); ok && errors.Is(werr, os.ErrDeadlineExceeded) {
+			// The client stopped reading: reset rather than leave an
+			// orphaned socket holding megabytes of unsent response in
+			// the kernel for minutes (nginx's reset_timedout_connection).
+			tcp.SetLinger(0)
+		}
+		return stepClose
 	}
 	if w.closeAfter {
 		c.lingerClose()
-		return false
+		return stepClose
 	}
 	c.nc.SetReadDeadline(time.Now().Add(set.ReadHeaderTimeout))
-	return req.Body.Drain(maxDrain)
+	if !req.Body.Drain(maxDrain) {
+		return stepClose
+	}
+	return stepNext
 }
 
 var (

@@ -116,10 +116,7 @@ func (s *server) acceptLoop() {
 		}
 		backoff = 5 * time.Millisecond
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serveConn(nc)
-		}()
+		go s.serveConn(nc)
 	}
 }
 
@@ -135,13 +132,23 @@ func (s *server) stopAccepting() {
 }
 
 func (s *server) closeIdle() {
+	var parked []*conn
+	poller := idlePollerInstance()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.conns {
-		if c.state.CompareAndSwap(stateIdle, stateClosing) {
-			// Wakes the goroutine blocked in Read; it sees the state and ends.
-			c.nc.SetReadDeadline(time.Now())
+		if !c.state.CompareAndSwap(stateIdle, stateClosing) {
+			continue
 		}
+		if poller != nil && poller.take(c) {
+			parked = append(parked, c) // no goroutine to wake: close it here
+			continue
+		}
+		// Wakes the goroutine blocked in Read; it sees the state and ends.
+		c.nc.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	for _, c := range parked {
+		c.close()
 	}
 }
 
@@ -163,6 +170,7 @@ func (s *server) wait(ctx context.Context) int {
 			// A connection that was busy a moment ago may be idle now.
 			s.closeIdle()
 		case <-ctx.Done():
+			s.closeIdle()
 			s.mu.Lock()
 			cut := len(s.conns)
 			for c := range s.conns {

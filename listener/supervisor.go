@@ -47,6 +47,19 @@ type Changes struct {
 	Added, Removed, Kept []string // listener addresses
 }
 
+// BindError is Apply's error when a listener's address cannot be bound, so
+// that a caller can point at that listener in the config file.
+type BindError struct {
+	Name, Address string
+	Err           error
+}
+
+func (e *BindError) Error() string {
+	return fmt.Sprintf("listener %q: cannot listen on %s: %v", e.Name, e.Address, e.Err)
+}
+
+func (e *BindError) Unwrap() error { return e.Err }
+
 // Apply makes the running listeners match cfg, each serving with the router
 // of the same name. On error nothing has changed: sockets bound by this
 // attempt are closed again and the old snapshots keep serving.
@@ -80,7 +93,7 @@ func (sup *Supervisor) Apply(cfg *config.Config, routers map[string]Router, acce
 		}
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
-			return fail(fmt.Errorf("listener %q: cannot listen on %s: %w", l.Name, l.Address, err))
+			return fail(&BindError{Name: l.Name, Address: l.Address, Err: err})
 		}
 		bound[l.Address] = ln
 		ch.Added = append(ch.Added, l.Address)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,10 +69,11 @@ type responseWriter struct {
 	// in front of them without moving the body.
 	buf       []byte
 	off       int
-	headBuf   []byte // scratch for serialising the head
-	bodyBytes int64  // body bytes accepted from the handler
-	sent      int64  // bytes written to the connection
-	err       error  // first write error; later writes do nothing
+	headBuf   []byte  // scratch for serialising the head
+	bufp      *[]byte // the pooled array behind buf, kept so returning it is free
+	bodyBytes int64   // body bytes accepted from the handler
+	sent      int64   // bytes written to the connection
+	err       error   // first write error; later writes do nothing
 }
 
 func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout time.Duration) {
@@ -82,12 +84,39 @@ func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout 
 	w.status = 0
 	w.contentLength = -1
 	w.wroteHeader, w.headSent, w.chunked, w.noBody, w.closeAfter = false, false, false, false, false
-	if cap(w.buf) < headRoom+flushThreshold {
-		w.buf = make([]byte, headRoom, headRoom+flushThreshold+64)
+	if w.bufp == nil {
+		w.bufp = writeBufPool.Get().(*[]byte)
+		// Full slice expressions keep appends to one region out of the
+		// other; a longer head or body reallocates instead.
+		w.buf = (*w.bufp)[:headRoom:bodyEnd]
+		w.headBuf = (*w.bufp)[bodyEnd:bodyEnd]
 	}
 	w.buf, w.off = w.buf[:headRoom], headRoom
 	w.bodyBytes, w.sent = 0, 0
 	w.err = nil
+}
+
+// Write buffers are pooled and held only while a response is being made,
+// so an idle keep-alive connection holds none.
+// Each pooled array also holds, after the body's space, the scratch the head
+// is serialised into before it is copied in front of the body.
+const (
+	bodyEnd     = headRoom + flushThreshold + 64
+	headScratch = 1024
+)
+
+var writeBufPool = sync.Pool{New: func() any {
+	b := make([]byte, bodyEnd+headScratch)
+	return &b
+}}
+
+// releaseBuffer returns the write buffer to the pool between responses.
+func (w *responseWriter) releaseBuffer() {
+	if w.bufp == nil {
+		return
+	}
+	writeBufPool.Put(w.bufp)
+	w.bufp, w.buf, w.headBuf = nil, nil, nil
 }
 
 func (w *responseWriter) Header() *parser.ResponseHeader { return &w.header }

@@ -325,7 +325,13 @@ func (b *Body) Drain(max int64) bool {
 			return false
 		}
 	}
-	return b.done
+	if !b.done {
+		// The allowance is spent, but a chunked body may still end here:
+		// its last chunk and trailer carry no data. One more read tells.
+		n, err := b.Read(scratch[:1])
+		return n == 0 && err == io.EOF
+	}
+	return true
 }
 
 var errBodyLineTooLong = &Error{Status: 400, Reason: "line in body framing too long"}

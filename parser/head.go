@@ -47,7 +47,7 @@ type headParser struct {
 // front of us may not, and agreeing on where lines end is what keeps
 // messages from being smuggled.
 func (p *headParser) line() ([]byte, error) {
-	rest := p.buf[p.pos:]
+	rest := p.lineRoom()
 	i := bytes.IndexByte(rest, '\n')
 	scan := rest
 	if i >= 0 {
@@ -67,11 +67,19 @@ func (p *headParser) line() ([]byte, error) {
 	if i == 0 || rest[i-1] != '\r' {
 		return nil, errBareLF
 	}
-	if p.pos+i+1 > p.lim.MaxHeaderBytes {
-		return nil, errHeadTooLarge
-	}
 	p.pos += i + 1
 	return rest[:i-1], nil
+}
+
+// lineRoom returns the unparsed bytes that fit within MaxHeaderBytes. Bytes
+// beyond the limit are never judged, so a head is refused for the same
+// reason whether or not more of it arrived after the point of refusal.
+func (p *headParser) lineRoom() []byte {
+	rest := p.buf[p.pos:]
+	if room := max(p.lim.MaxHeaderBytes-p.pos, 0); len(rest) > room {
+		rest = rest[:room]
+	}
+	return rest
 }
 
 // requestLine parses, RFC 9112 §3:
@@ -81,15 +89,19 @@ func (p *headParser) line() ([]byte, error) {
 // with exactly one SP between the parts.
 func (p *headParser) requestLine(r *Request) error {
 	line, err := p.line()
-	if err == ErrNeedMore || err == errHeadTooLarge {
-		// Judge what has arrived so far: garbage is refused at once, an
-		// over-long target gets 414 rather than 431.
-		if perr := checkPartialRequestLine(p.buf[p.pos:], p.lim); perr != nil {
+	if err != nil {
+		// Judge, in order, what arrived before the line's end: garbage is
+		// refused at once, an over-long target gets 414 rather than 431,
+		// and a line is refused for the same reason whether it arrived
+		// whole or piece by piece.
+		start := p.lineRoom()
+		atLimit := p.pos+len(start) >= p.lim.MaxHeaderBytes
+		if end := bytes.IndexAny(start, "\r\n"); end >= 0 {
+			start, atLimit = start[:end], false
+		}
+		if perr := checkPartialRequestLine(start, atLimit, p.lim); perr != nil {
 			return perr
 		}
-		return err
-	}
-	if err != nil {
 		return err
 	}
 
@@ -105,21 +117,18 @@ func (p *headParser) requestLine(r *Request) error {
 	}
 	rest := line[sp1+1:]
 	sp2 := bytes.IndexByte(rest, ' ')
-	if sp2 < 0 {
+	target := rest
+	if sp2 >= 0 {
+		target = rest[:sp2]
+	}
+	// The target is judged before what follows it, as on a partial line.
+	if err := checkTarget(target, p.lim.MaxTargetBytes); err != nil {
+		return err
+	}
+	if sp2 < 0 || len(target) == 0 {
 		return errRequestLine
 	}
-	target, version := rest[:sp2], rest[sp2+1:]
-	if len(target) > p.lim.MaxTargetBytes {
-		return errTargetTooLong
-	}
-	if len(target) == 0 {
-		return errRequestLine
-	}
-	for _, c := range target {
-		if !isTargetByte[c] {
-			return errTargetByte
-		}
-	}
+	version := rest[sp2+1:]
 	major, minor, err := parseVersion(version)
 	if err != nil {
 		return err
@@ -130,8 +139,11 @@ func (p *headParser) requestLine(r *Request) error {
 	return r.splitTarget()
 }
 
-// checkPartialRequestLine looks at a request line whose end has not arrived.
-func checkPartialRequestLine(b []byte, lim *Limits) error {
+// checkPartialRequestLine judges the beginning of a request line, up to
+// where its line end (or the header limit) is or will be. atLimit says that
+// b reaches the header limit: a target still going on there is answered
+// 414, since it is the target that can never fit.
+func checkPartialRequestLine(b []byte, atLimit bool, lim *Limits) error {
 	sp1 := bytes.IndexByte(b, ' ')
 	method := b
 	if sp1 >= 0 {
@@ -149,16 +161,30 @@ func checkPartialRequestLine(b []byte, lim *Limits) error {
 		return nil
 	}
 	target := b[sp1+1:]
-	if sp2 := bytes.IndexByte(target, ' '); sp2 >= 0 {
+	sp2 := bytes.IndexByte(target, ' ')
+	if sp2 >= 0 {
 		target = target[:sp2]
 	}
-	for _, c := range target {
+	if err := checkTarget(target, lim.MaxTargetBytes); err != nil {
+		return err
+	}
+	if atLimit && sp2 < 0 {
+		return errTargetTooLong
+	}
+	return nil
+}
+
+// checkTarget judges the bytes of a request-target in order: the first one
+// not allowed, or the first one past the limit, decides. So the answer is
+// the same whether the whole target has arrived or only part of it.
+func checkTarget(target []byte, max int) error {
+	for i, c := range target {
+		if i >= max {
+			return errTargetTooLong
+		}
 		if !isTargetByte[c] {
 			return errTargetByte
 		}
-	}
-	if len(target) > lim.MaxTargetBytes {
-		return errTargetTooLong
 	}
 	return nil
 }

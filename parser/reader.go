@@ -25,6 +25,7 @@ type Reader struct {
 	src     io.Reader
 	lim     Limits
 	buf     []byte
+	bufp    *[]byte // buf as the pool handed it out
 	r, w    int
 	keep    int
 	scanned int   // bytes of a pending head already searched for a line end
@@ -61,20 +62,32 @@ func (l *Limits) bufferSize() int {
 }
 
 // Buffers are pooled by size; a server has one size per config snapshot.
+// The pools hold *[]byte, and a Reader keeps the pointer it got, so that
+// neither taking nor returning a buffer allocates.
 var bufPools sync.Map // int -> *sync.Pool of *[]byte
 
-func getBuffer(size int) []byte {
-	p, _ := bufPools.LoadOrStore(size, &sync.Pool{})
-	if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
-		return *b
+func bufPool(size int) *sync.Pool {
+	if p, ok := bufPools.Load(size); ok {
+		return p.(*sync.Pool)
 	}
-	return make([]byte, size)
+	p, _ := bufPools.LoadOrStore(size, new(sync.Pool))
+	return p.(*sync.Pool)
 }
 
-func putBuffer(b []byte) {
-	if p, ok := bufPools.Load(len(b)); ok {
-		p.(*sync.Pool).Put(&b)
+func getBuffer(size int) *[]byte {
+	if b, ok := bufPool(size).Get().(*[]byte); ok {
+		return b
 	}
+	b := make([]byte, size)
+	return &b
+}
+
+func putBuffer(b *[]byte) { bufPool(len(*b)).Put(b) }
+
+// takeBuffer gives rd a buffer from the pool.
+func (rd *Reader) takeBuffer() {
+	rd.bufp = getBuffer(rd.lim.bufferSize())
+	rd.buf = *rd.bufp
 }
 
 // Release returns the buffer to the pool when it holds nothing unread, so an
@@ -83,8 +96,8 @@ func (rd *Reader) Release() {
 	if rd.buf == nil || rd.r < rd.w || !rd.body.done {
 		return
 	}
-	putBuffer(rd.buf)
-	rd.buf = nil
+	putBuffer(rd.bufp)
+	rd.buf, rd.bufp = nil, nil
 	rd.r, rd.w, rd.keep, rd.scanned = 0, 0, 0, 0
 }
 
@@ -98,7 +111,7 @@ func (rd *Reader) fill() error {
 		return rd.err
 	}
 	if rd.buf == nil {
-		rd.buf = getBuffer(rd.lim.bufferSize())
+		rd.takeBuffer()
 	}
 	if rd.w == len(rd.buf) {
 		return errors.New("parser: read buffer full") // callers bound their needs below the size
@@ -198,7 +211,7 @@ func (rd *Reader) worthParsing() bool {
 // buffer, sliding unread bytes down to just after the pinned head.
 func (rd *Reader) ensureRoom(n int) {
 	if rd.buf == nil {
-		rd.buf = getBuffer(rd.lim.bufferSize())
+		rd.takeBuffer()
 	}
 	if len(rd.buf)-rd.r >= n || rd.r == rd.keep {
 		return

@@ -86,6 +86,10 @@ func (h *ResponseHeader) delFrom(start int, name string) {
 // ("content-type" -> "Content-Type"). A name that is already canonical, as
 // every constant in this code base is, is returned without allocating.
 func CanonicalName(name string) string {
+	switch name {
+	case "ETag", "WWW-Authenticate", "Content-MD5":
+		return name // canonical by custom, not by the capitalisation rule
+	}
 	upper := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -108,7 +112,16 @@ func canonicalize(name string) string {
 		}
 		upper = c == '-'
 	}
-	return string(b)
+	switch s := string(b); s {
+	case "Etag":
+		return "ETag"
+	case "Www-Authenticate":
+		return "WWW-Authenticate"
+	case "Content-Md5":
+		return "Content-MD5"
+	default:
+		return s
+	}
 }
 
 // ErrInvalidHeader refuses a response header field whose name is not a token

@@ -1,6 +1,9 @@
 package parser
 
-import "bytes"
+import (
+	"bytes"
+	"net/netip"
+)
 
 var (
 	asterisk  = []byte("*")
@@ -173,6 +176,11 @@ func validHost(h []byte) bool {
 			if _, hex := unhex(c); !hex && c != ':' && c != '.' {
 				return false
 			}
+		}
+		// IP-literal = "[" IPv6address "]": the bytes alone let "[0]"
+		// or "[1.2.3.4]" through.
+		if a, err := netip.ParseAddr(string(h[1:end])); err != nil || !a.Is6() {
+			return false
 		}
 		rest := h[end+1:]
 		if len(rest) > 0 {

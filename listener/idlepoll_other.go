@@ -1,0 +1,12 @@
+//go:build !linux
+
+package listener
+
+// Elsewhere an idle connection waits on a goroutine of its own (see
+// idlepoll_linux.go for why Linux does better).
+type idlePoller struct{}
+
+func idlePollerInstance() *idlePoller   { return nil }
+func (p *idlePoller) park(c *conn) bool { return false }
+func (p *idlePoller) take(c *conn) bool { return false }
+func socketFD(c *conn) int32            { return -1 }

@@ -1,0 +1,247 @@
+package parser
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// benchRequests replay what real clients send.
+var benchRequests = []struct{ name, raw string }{
+	{
+		// Chrome 124 reloading a page over plain http: 639 bytes, 12
+		// fields. (Over https it would add the sec-ch-ua and Sec-Fetch-*
+		// fields, which it sends to secure origins only.)
+		"browser",
+		"GET /docs/getting-started.html HTTP/1.1\r\n" +
+			"Host: www.example.com\r\n" +
+			"Connection: keep-alive\r\n" +
+			"Cache-Control: max-age=0\r\n" +
+			"Upgrade-Insecure-Requests: 1\r\n" +
+			"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36\r\n" +
+			"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7\r\n" +
+			"Referer: http://www.example.com/docs/\r\n" +
+			"Accept-Encoding: gzip, deflate\r\n" +
+			"Accept-Language: en-US,en;q=0.9\r\n" +
+			"Cookie: theme=dark; sid=8f14e45fceea167a\r\n" +
+			"If-None-Match: \"5e1f-61a3b2c4d5e6f\"\r\n" +
+			"If-Modified-Since: Tue, 14 May 2024 09:12:33 GMT\r\n" +
+			"\r\n",
+	},
+	{
+		// curl 8.5.0, `curl http://localhost:8080/index.html`.
+		"curl",
+		"GET /index.html HTTP/1.1\r\n" +
+			"Host: localhost:8080\r\n" +
+			"User-Agent: curl/8.5.0\r\n" +
+			"Accept: */*\r\n" +
+			"\r\n",
+	},
+	{
+		// A browser request that passed through a CDN and a load
+		// balancer, each adding its own fields: 30 in all.
+		"many-headers",
+		"GET /api/v1/items?page=2&sort=name HTTP/1.1\r\n" +
+			"Host: app.example.com\r\n" +
+			"Connection: keep-alive\r\n" +
+			"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0\r\n" +
+			"Accept: application/json, text/plain, */*\r\n" +
+			"Accept-Language: en-US,en;q=0.5\r\n" +
+			"Accept-Encoding: gzip, deflate, br\r\n" +
+			"Referer: https://app.example.com/items\r\n" +
+			"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl\r\n" +
+			"Cookie: sid=8f14e45fceea167a; theme=dark; consent=1\r\n" +
+			"DNT: 1\r\n" +
+			"Sec-GPC: 1\r\n" +
+			"Cache-Control: no-cache\r\n" +
+			"Pragma: no-cache\r\n" +
+			"X-Requested-With: XMLHttpRequest\r\n" +
+			"X-Forwarded-For: 203.0.113.7, 198.51.100.23\r\n" +
+			"X-Forwarded-Proto: https\r\n" +
+			"X-Forwarded-Host: app.example.com\r\n" +
+			"X-Forwarded-Port: 443\r\n" +
+			"X-Real-IP: 203.0.113.7\r\n" +
+			"Forwarded: for=203.0.113.7;proto=https;host=app.example.com\r\n" +
+			"Via: 1.1 cdn-edge-17, 1.1 lb-3\r\n" +
+			"X-Request-Id: 4bf92f3577b34da6a3ce929d0e0e4736\r\n" +
+			"Traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n" +
+			"Tracestate: vendor=t61rcWkgMzE\r\n" +
+			"CDN-Loop: cdn-edge; count=1\r\n" +
+			"CF-Connecting-IP: 203.0.113.7\r\n" +
+			"CF-IPCountry: NL\r\n" +
+			"CF-Ray: 88a1b2c3d4e5f6a7-AMS\r\n" +
+			"True-Client-IP: 203.0.113.7\r\n" +
+			"X-Amzn-Trace-Id: Root=1-662f9a3b-0123456789abcdef01234567\r\n" +
+			"\r\n",
+	},
+}
+
+// TestBenchRequestsAreWhatTheySay keeps the benchmark inputs honest.
+func TestBenchRequestsAreWhatTheySay(t *testing.T) {
+	want := map[string]int{"browser": 12, "curl": 3, "many-headers": 30}
+	var r Request
+	for _, br := range benchRequests {
+		n, err := ParseHead([]byte(br.raw), &r, &DefaultLimits)
+		if err != nil || n != len(br.raw) {
+			t.Fatalf("%s: %d, %v", br.name, n, err)
+		}
+		if r.Header.Len() != want[br.name] {
+			t.Errorf("%s: %d fields, want %d", br.name, r.Header.Len(), want[br.name])
+		}
+		if _, err := http.ReadRequest(bufio.NewReader(strings.NewReader(br.raw))); err != nil {
+			t.Errorf("%s: net/http: %v", br.name, err)
+		}
+	}
+}
+
+// TestParseHeadBrowserZeroAllocs: parsing a browser's request into the
+// connection's reused Request allocates nothing (issue 2, point 8).
+func TestParseHeadBrowserZeroAllocs(t *testing.T) {
+	for _, br := range benchRequests {
+		buf := []byte(br.raw)
+		var r Request
+		lim := DefaultLimits
+		if _, err := ParseHead(buf, &r, &lim); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, err := ParseHead(buf, &r, &lim); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: ParseHead allocates %v times per request", br.name, allocs)
+		}
+	}
+}
+
+// TestReaderSteadyStateZeroAllocs: once a connection's Reader has its
+// buffer, reading further requests allocates nothing either, with a
+// percent-encoded path and a chunked body among them.
+func TestReaderSteadyStateZeroAllocs(t *testing.T) {
+	raw := benchRequests[0].raw +
+		"POST /a%20b/../c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\nT: 1\r\n\r\n"
+	src := &resetReader{}
+	rd := NewReader(src, Limits{})
+	var scratch [64]byte
+	once := func() {
+		src.Reset(raw)
+		for i := 0; i < 2; i++ {
+			req, err := rd.ReadRequest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if _, err := req.Body.Read(scratch[:]); err != nil {
+					break
+				}
+			}
+		}
+	}
+	once()
+	if allocs := testing.AllocsPerRun(1000, once); allocs != 0 {
+		t.Errorf("Reader allocates %v times per two requests", allocs)
+	}
+}
+
+// TestReaderBufferPoolZeroAllocs: a connection takes its buffer from the
+// pool and gives it back without allocating (issue 2, point 8: buffers
+// pooled between connections).
+func TestReaderBufferPoolZeroAllocs(t *testing.T) {
+	src := &resetReader{}
+	rd := NewReader(src, Limits{})
+	allocs := testing.AllocsPerRun(1000, func() {
+		src.Reset(benchRequests[0].raw)
+		rd.Reset(src, Limits{})
+		if _, err := rd.ReadRequest(); err != nil {
+			t.Fatal(err)
+		}
+		rd.Release()
+		if rd.buf != nil {
+			t.Fatal("buffer not released")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a connection's buffer round trip allocates %v times", allocs)
+	}
+}
+
+// resetReader is a connection whose bytes can be replayed.
+type resetReader struct{ s string }
+
+func (r *resetReader) Reset(s string) { r.s = s }
+
+func (r *resetReader) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, errBlocked
+	}
+	n := copy(p, r.s)
+	r.s = r.s[n:]
+	return n, nil
+}
+
+// BenchmarkParse is the per-request cost in the server: ParseHead on the
+// connection's read buffer into its reused Request.
+func BenchmarkParse(b *testing.B) {
+	for _, br := range benchRequests {
+		b.Run(br.name, func(b *testing.B) {
+			buf := []byte(br.raw)
+			var r Request
+			lim := DefaultLimits
+			b.ReportAllocs()
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				if _, err := ParseHead(buf, &r, &lim); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNetHTTPReadRequest is the baseline: http.ReadRequest on the same
+// bytes, over a bufio.Reader reset per iteration as http.Server reuses its
+// per-connection one.
+func BenchmarkNetHTTPReadRequest(b *testing.B) {
+	for _, br := range benchRequests {
+		b.Run(br.name, func(b *testing.B) {
+			buf := []byte(br.raw)
+			src := bytes.NewReader(buf)
+			bufr := bufio.NewReader(src)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				src.Reset(buf)
+				bufr.Reset(src)
+				if _, err := http.ReadRequest(bufr); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReader adds the Reader's work to ParseHead's: copying from the
+// connection into its buffer and setting up the body.
+func BenchmarkReader(b *testing.B) {
+	for _, br := range benchRequests {
+		b.Run(br.name, func(b *testing.B) {
+			src := &resetReader{}
+			rd := NewReader(src, Limits{})
+			b.ReportAllocs()
+			b.SetBytes(int64(len(br.raw)))
+			for b.Loop() {
+				src.Reset(br.raw)
+				req, err := rd.ReadRequest()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !req.Body.Done() {
+					b.Fatal("body")
+				}
+			}
+		})
+	}
+}

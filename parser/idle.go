@@ -1,0 +1,21 @@
+package parser
+
+// An idle keep-alive connection should cost next to nothing, so its reader
+// holds no buffer while it waits. The connection loop does the waiting
+// itself, with the socket's raw read, and uses these two calls so that a
+// buffer is taken from the pool only for a read that returns bytes.
+
+// Space returns the free end of the buffer, taking a buffer from the pool
+// if the Reader has none. Call it only between requests.
+func (rd *Reader) Space() []byte {
+	if rd.buf == nil {
+		rd.takeBuffer()
+	}
+	if rd.r == rd.w {
+		rd.r, rd.w, rd.keep = 0, 0, 0
+	}
+	return rd.buf[rd.w:]
+}
+
+// Advance records n bytes written into the slice Space returned.
+func (rd *Reader) Advance(n int) { rd.w += n }
