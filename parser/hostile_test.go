@@ -100,6 +100,9 @@ var hostileTests = []hostileTest{
 	{name: "RFC9112-3.2.3/CONNECT-invalid-authority", raw: "CONNECT u@h:443 HTTP/1.1\r\n" + host + "\r\n", status: 400, err: errTargetForm},
 	{name: "RFC9112-3.2.4/asterisk-form-with-GET", raw: get("*", ""), status: 400, err: errTargetForm},
 	{name: "RFC9112-3.2.4/asterisk-form-with-CONNECT", raw: "CONNECT * HTTP/1.1\r\n" + host + "\r\n", status: 400, err: errTargetForm},
+	{name: "RFC9112-3.2.3/origin-form-with-CONNECT", raw: "CONNECT /x HTTP/1.1\r\n" + host + "\r\n", status: 400, err: errTargetForm},
+	{name: "RFC9112-3.2.3/CONNECT-without-port", raw: "CONNECT example.com HTTP/1.1\r\n" + host + "\r\n", status: 400, err: errTargetForm},
+	{name: "RFC3986-3.2.3/host-port-out-of-range", raw: "GET / HTTP/1.1\r\nHost: example.com:65536\r\n\r\n", status: 400, err: errBadHost},
 
 	// HTTP-version, RFC 9112 §2.3 and RFC 9110 §15.6.6.
 	{name: "RFC9112-2.3/lowercase-http-name", raw: "GET / http/1.1\r\n" + host + "\r\n", status: 400, err: errVersion},

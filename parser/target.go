@@ -15,6 +15,15 @@ var (
 func (r *Request) splitTarget() error {
 	t := r.Target
 	switch {
+	case r.Method == "CONNECT":
+		// RFC 9112 §3.2.3: CONNECT takes the authority-form, and only it.
+		colon := bytes.LastIndexByte(t, ':')
+		if colon <= 0 || colon == len(t)-1 || !validHost(t) {
+			return errTargetForm
+		}
+		r.Form = AuthorityForm
+		r.Host = t
+		return nil
 	case len(t) == 1 && t[0] == '*':
 		if r.Method != "OPTIONS" {
 			return errTargetForm
@@ -52,12 +61,7 @@ func (r *Request) splitTarget() error {
 	if bytes.Contains(t, []byte("://")) {
 		return errAbsoluteTarget // a scheme we do not serve
 	}
-	if r.Method != "CONNECT" || !validHost(t) {
-		return errTargetForm
-	}
-	r.Form = AuthorityForm
-	r.Host = t
-	return nil
+	return errTargetForm // authority-form, and the method is not CONNECT
 }
 
 // cutScheme strips a case-insensitive "http://" or "https://".
@@ -215,12 +219,14 @@ func validHost(h []byte) bool {
 	if len(port) > 5 {
 		return false
 	}
+	n := 0
 	for _, c := range port {
 		if !isDigit(c) {
 			return false
 		}
+		n = n*10 + int(c-'0')
 	}
-	return true
+	return n <= 65535
 }
 
 func isDot(seg []byte) bool    { return len(seg) == 1 && seg[0] == '.' }
