@@ -1,11 +1,12 @@
 // Command moreweb serves the web sites that one TOML file declares.
 //
-//	moreweb -c site.toml      run the sites
+//	moreweb -c site.toml      run the sites; saving the file reloads it
 //	moreweb -t -c site.toml   check the file and exit
 //	moreweb                   serve the current directory on 127.0.0.1:8080
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -87,5 +88,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(signals)
-	return a.serve(signals)
+	// With a config file, saving it reloads it, as SIGHUP does.
+	var changes <-chan struct{}
+	if *configPath != "" {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		changes = a.watch(ctx, *configPath, config.DefaultDebounce)
+	}
+	return a.serve(signals, changes)
 }
