@@ -178,6 +178,7 @@ func (c *conn) serveOne() step {
 
 	// waitRequest
 	if c.rd.Buffered() == 0 {
+		c.rd.SetLimits(set.Limits) // a reload may have changed them
 		wait := set.IdleTimeout
 		if c.served == 0 {
 			wait = set.ReadHeaderTimeout

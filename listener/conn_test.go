@@ -454,3 +454,22 @@ func TestRFC9110_9_3_7_OptionsAsteriskAnswersForServer(t *testing.T) {
 		t.Fatalf("%d %q %q", resp.StatusCode, resp.Header.Get("Allow"), body)
 	}
 }
+
+func TestReloadAppliesNewLimitsToOpenConnections(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	big := "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 3000) + "\r\n\r\n"
+	c.send(big)
+	if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("before reload: %d", resp.StatusCode)
+	}
+	cfg := *ts.cfg
+	cfg.Server.MaxHeaderBytes = 1024
+	if _, err := ts.sup.Apply(&cfg, map[string]Router{cfg.Listeners[0].Name: testRouter{"": echoPath}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.send(big)
+	if resp, _ := c.response("GET"); resp.StatusCode != 431 {
+		t.Fatalf("after lowering max_header_bytes: %d", resp.StatusCode)
+	}
+}

@@ -19,3 +19,16 @@ func (rd *Reader) Space() []byte {
 
 // Advance records n bytes written into the slice Space returned.
 func (rd *Reader) Advance(n int) { rd.w += n }
+
+// SetLimits makes the next requests use lim (zero fields take
+// DefaultLimits), as after a config reload. With bytes of a request already
+// buffered the change waits for a later call, since the buffer's size
+// follows from the limits.
+func (rd *Reader) SetLimits(lim Limits) {
+	lim = lim.withDefaults()
+	if lim == rd.lim || rd.r < rd.w || !rd.body.done {
+		return
+	}
+	rd.Release()
+	rd.lim = lim
+}
