@@ -32,6 +32,9 @@ func roundTrip(t testing.TB, c *client, req []byte, buf []byte, respLen int) {
 // The keep-alive small-response path allocates nothing per request: parser,
 // routing, writer and connection loop all reuse per-connection storage.
 func TestKeepAliveRequestPathDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts need a build without -race")
+	}
 	ts := startServer(t, testRouter{"": fixedKB}, nil)
 	c := ts.dial(t)
 	req := []byte("GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n")

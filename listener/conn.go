@@ -178,7 +178,6 @@ func (c *conn) serveOne() step {
 
 	// waitRequest
 	if c.rd.Buffered() == 0 {
-		c.rd.SetLimits(set.Limits) // a reload may have changed them
 		wait := set.IdleTimeout
 		if c.served == 0 {
 			wait = set.ReadHeaderTimeout
@@ -200,7 +199,10 @@ func (c *conn) serveOne() step {
 	}
 	defer c.state.CompareAndSwap(stateActive, stateIdle)
 
-	// readHead
+	// readHead, under the newest config: a reload may have changed limits
+	snap = s.snap.Load()
+	set = &snap.settings
+	c.rd.SetLimits(set.Limits)
 	start := time.Now()
 	c.nc.SetReadDeadline(start.Add(set.ReadHeaderTimeout))
 	req, err := c.rd.ReadRequest()

@@ -21,14 +21,18 @@ func (rd *Reader) Space() []byte {
 func (rd *Reader) Advance(n int) { rd.w += n }
 
 // SetLimits makes the next requests use lim (zero fields take
-// DefaultLimits), as after a config reload. With bytes of a request already
-// buffered the change waits for a later call, since the buffer's size
-// follows from the limits.
+// DefaultLimits), as after a config reload. Limits that need a larger
+// buffer than the one holding unread bytes wait for a later call.
 func (rd *Reader) SetLimits(lim Limits) {
 	lim = lim.withDefaults()
-	if lim == rd.lim || rd.r < rd.w || !rd.body.done {
+	if lim == rd.lim || !rd.body.done {
 		return
 	}
-	rd.Release()
+	if rd.buf != nil && lim.bufferSize() > len(rd.buf) {
+		if rd.r < rd.w {
+			return // a larger buffer must wait until this one is empty
+		}
+		rd.Release()
+	}
 	rd.lim = lim
 }

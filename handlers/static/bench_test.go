@@ -2,6 +2,7 @@ package static
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,8 +77,12 @@ func benchServe(b *testing.B, s *Static, raw string, want int) {
 	}
 }
 
+// benchSite serves files that have settled, as deployed files have, so
+// that small ones are served from the cache's memory as in production.
 func benchSite(b *testing.B, files map[string]string) *Static {
-	return newStatic(b, Options{Root: writeTree(b, files)})
+	s := newStatic(b, Options{Root: writeTree(b, files)})
+	settle(&s.files)
+	return s
 }
 
 func BenchmarkStaticSmallFile(b *testing.B) {
@@ -111,24 +116,78 @@ func BenchmarkStaticRange(b *testing.B) {
 	benchServe(b, s, "GET /big.bin HTTP/1.1\nHost: example.com\nRange: bytes=1000-5000\n\n", 206)
 }
 
-// TestAllocsDoNotGrowWithFileSize guards the streaming path: a 4 MiB file
-// costs no more allocations than a 1 KiB one.
+// BenchmarkStaticIndex is a site's home page, "/", through its index file.
+func BenchmarkStaticIndex(b *testing.B) {
+	s := benchSite(b, map[string]string{"index.html": strings.Repeat("x", 2048)})
+	benchServe(b, s, "GET / HTTP/1.1\nHost: example.com\n\n", 200)
+}
+
+// BenchmarkStaticSize serves one file of each size: up to maxBodyBytes from
+// memory, above it opened per request. Allocations stay flat within each
+// regime, whatever the size.
+func BenchmarkStaticSize(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(sizeName(size), func(b *testing.B) {
+			s := benchSite(b, map[string]string{"f.bin": strings.Repeat("x", size)})
+			benchServe(b, s, "GET /f.bin HTTP/1.1\nHost: example.com\n\n", 200)
+		})
+	}
+}
+
+var benchSizes = []int{1 << 10, 16 << 10, maxBodyBytes, maxBodyBytes + 1, 1 << 20, 16 << 20}
+
+func sizeName(n int) string {
+	switch {
+	case n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
+// TestAllocsDoNotGrowWithFileSize guards both paths: every size held in
+// memory costs the same allocations (none), and every size opened per
+// request costs the same few (the open), from 64 KiB + 1 to 16 MiB.
 func TestAllocsDoNotGrowWithFileSize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation counts")
 	}
-	root := writeTree(t, map[string]string{"small.bin": strings.Repeat("x", 1024), "big.bin": strings.Repeat("x", 4<<20)})
-	s := newStatic(t, Options{Root: root})
-	allocs := func(target string) float64 {
-		req := handlertest.Get(t, target)
+	files := map[string]string{}
+	for _, size := range benchSizes {
+		files[sizeName(size)] = strings.Repeat("x", size)
+	}
+	s := newStatic(t, Options{Root: writeTree(t, files)})
+	settle(&s.files)
+	allocs := func(size int) float64 {
+		req := handlertest.Get(t, "/"+sizeName(size))
 		w := &discardWriter{}
+		s.Serve(w, req) // fill the cache
 		return testing.AllocsPerRun(20, func() {
 			w.reset()
-			s.Serve(w, req)
+			if err := s.Serve(w, req); err != nil || w.written != int64(size) {
+				t.Fatalf("%d bytes written, %v", w.written, err)
+			}
 		})
 	}
-	small, big := allocs("/small.bin"), allocs("/big.bin")
-	if big > small {
-		t.Errorf("%v allocations for 4 MiB, %v for 1 KiB", big, small)
+	var memory, opened []float64
+	for _, size := range benchSizes {
+		if size <= maxBodyBytes {
+			memory = append(memory, allocs(size))
+		} else {
+			opened = append(opened, allocs(size))
+		}
+	}
+	for _, a := range memory {
+		if a != 0 {
+			t.Errorf("from memory: %v allocations per request (sizes %v), want 0", memory, benchSizes)
+			break
+		}
+	}
+	for _, a := range opened {
+		if a != opened[0] || a > 10 {
+			t.Errorf("opened per request: %v allocations (sizes %v), want the same few for all", opened, benchSizes)
+			break
+		}
 	}
 }

@@ -2,89 +2,393 @@ package static
 
 import (
 	"io/fs"
+	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/moreweb/moreweb/handlers"
 )
 
-// sidecarCache remembers which precompressed sidecars exist next to a file,
-// so that a hot file costs one open and one fstat per request instead of
-// three more stats for FILE.br, FILE.zst and FILE.gz — most of which fail,
-// and every failure allocates an error. (That is the part of issue 4 point 5
-// this package does; the file itself is still opened per request, because
-// sendfile reads from the descriptor's offset, which requests cannot share.)
+// The file cache (issue 4, point 5) remembers, per name, what serving it
+// needs: whether it is a directory and which index file serves it, a file's
+// validators and precompressed sidecars, and the content of a small file.
+// A hot small file then costs no system call at all: no open, no fstat, no
+// read — head and body leave in the one write the listener makes.
 //
-// An entry is trusted while the file it was probed for keeps its size,
-// mtime and inode, and for at most sidecarTTL: a sidecar added or removed
-// without touching the original is noticed within that time, and one that
-// disappears is never served because the sidecar itself is opened per
-// request (see forget).
-type sidecarCache struct {
-	mu      sync.RWMutex
-	entries map[string]sidecarEntry
-	max     int
+// What is cached, by size:
+//
+//   - A regular file of at most maxBodyBytes is held in memory and written
+//     from there with w.Write. An *os.File cannot be shared between
+//     concurrent requests (sendfile reads from the descriptor's offset), and
+//     for a body this small a copy costs less than open+fstat+close.
+//   - A larger file is opened per request, so that its body can go to the
+//     socket by sendfile from a descriptor of its own; the entry saves the
+//     sidecar probes, and the fstat on the fresh descriptor is compared
+//     with the entry, so what is sent always matches its ETag and length.
+//   - A directory remembers which of the index names exists in it.
+//   - Failures (404, 403) are not cached: a file that appears is served at
+//     once.
+//
+// Staleness is bounded by revalidation, not by events: an entry is trusted
+// for revalidateAfter, then the next request that finds it claims it and
+// stats the name again (one stat per entry per interval, however hot) and
+// compares size, mtime, ctime and inode (fileID). Anything that replaces,
+// rewrites, renames over, chmods or re-links the file changes one of them.
+// So a change is served at most revalidateAfter late (plus the time an
+// in-flight request takes); a big file, opened per request, is never
+// served stale. fsnotify would cut the window to the event latency, but
+// needs a watch per directory (inotify limits), sees nothing through a
+// renamed parent or a retargeted symlink higher up, and would still need
+// this check as a backstop.
+//
+// A file whose mtime or ctime is within racyWindow of now is not held in
+// memory ("racy git"): timestamps have a coarse granularity, so a rewrite
+// with the same size in the same tick would look unchanged. Such a file is
+// opened per request until it has settled; the next revalidation then loads
+// it.
+//
+// The cache never widens what may be served. Keys are names that checkPath
+// accepted, entries are made only from files the handler's fileSystem
+// opened (os.Root confinement and the symlink policy included), each Static
+// has its own cache, and revalidation goes through the same fileSystem: a
+// symlink retargeted out of the root stops being served within one
+// interval.
+//
+// The cache is bounded in entries and in bytes of content. When full, it
+// evicts the least recently validated of a few entries sampled from the map
+// (hot entries are revalidated every interval, cold ones are not), so a hit
+// updates nothing shared.
+type fileCache struct {
+	mu         sync.RWMutex
+	entries    map[string]*entry
+	bytes      int64 // sum of len(body) over entries
+	maxEntries int
+	maxBytes   int64
 }
 
-type sidecarEntry struct {
-	id      fileID
-	found   sidecars
-	expires int64 // UnixNano
+const (
+	// revalidateAfter is how long an entry is trusted without a stat: the
+	// most a change to a small file is served late.
+	revalidateAfter = time.Second
+	// racyWindow is how old a file's mtime and ctime must be before its
+	// content is held in memory: over any file system's timestamp
+	// granularity (a jiffy on Linux, two seconds on FAT).
+	racyWindow = 2 * time.Second
+	// maxBodyBytes is the largest file held in memory.
+	maxBodyBytes = 64 << 10
+	// Bounds for a site's root, and for a path map's single file (which
+	// may have three sidecars).
+	rootCacheEntries = 4096
+	rootCacheBytes   = 16 << 20
+	fileCacheEntries = 8
+	fileCacheBytes   = 4 * maxBodyBytes
+	// evictSample is how many entries eviction compares.
+	evictSample = 5
+)
+
+// entry is what the cache knows about one name. It is immutable once
+// published, except for checked; a change to the file makes a new entry.
+type entry struct {
+	name string
+	id   fileID
+	dir  bool
+
+	// index is, for a directory, the name of the index file to serve,
+	// or "" when none exists.
+	index string
+
+	// body is a small file's content when inMemory; otherwise the file is
+	// opened per request.
+	body     []byte
+	inMemory bool
+
+	side      sidecars
+	sideNames [len(codings)]string // name + extension, for those in side
+
+	v      validators // for the file sent as it is
+	codedV validators // for the file sent as a sidecar of its own coding
+	coding string     // the coding its extension names, if any
+
+	checked atomic.Int64 // UnixNano: when it was last known to match the file
 }
 
-// fileID is what changes when a file is rewritten or replaced.
+// fileID is what changes when a file is rewritten or replaced; the ETag is
+// made from it. The ctime catches what the others can miss: a rewrite that
+// keeps the size and sets the mtime back (touch -d, rsync --times), or
+// lands in the same timestamp tick; it also moves on chmod and link, which
+// costs a client one full response, not a wrong one.
 type fileID struct {
 	size  int64
 	mtime int64
+	ctime int64 // 0 where the platform does not say
 	ino   uint64
 }
 
 func idOf(fi fs.FileInfo) fileID {
-	return fileID{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inode(fi)}
+	return fileID{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctimeOf(fi), ino: inode(fi)}
 }
 
-const (
-	sidecarTTL        = time.Second
-	sidecarCacheLimit = 4096 // entries per root; ~100 bytes each
-)
-
-func newSidecarCache(max int) *sidecarCache {
-	return &sidecarCache{entries: make(map[string]sidecarEntry), max: max}
+func newFileCache(maxEntries int, maxBytes int64) *fileCache {
+	return &fileCache{entries: make(map[string]*entry), maxEntries: maxEntries, maxBytes: maxBytes}
 }
 
-// lookup returns the sidecars of name, whose current FileInfo is fi,
-// probing fsys only when the cached answer is missing, stale or expired.
-func (c *sidecarCache) lookup(fsys fileSystem, name string, fi fs.FileInfo, now time.Time) sidecars {
-	id, t := idOf(fi), now.UnixNano()
+// getBytes looks name up without allocating (the conversion in a map index
+// does not copy).
+func (c *fileCache) getBytes(name []byte) *entry {
 	c.mu.RLock()
-	e, ok := c.entries[name]
+	e := c.entries[string(name)]
 	c.mu.RUnlock()
-	if ok && e.id == id && t < e.expires {
-		return e.found
-	}
-	found := probeSidecars(fsys, name)
+	return e
+}
+
+func (c *fileCache) get(name string) *entry {
+	c.mu.RLock()
+	e := c.entries[name]
+	c.mu.RUnlock()
+	return e
+}
+
+// put publishes e, replacing any entry for its name, and evicts until the
+// cache is within its bounds again.
+func (c *fileCache) put(e *entry) {
 	c.mu.Lock()
-	if _, exists := c.entries[name]; !exists && len(c.entries) >= c.max {
-		// Evict an arbitrary entry: map iteration order is unspecified,
-		// which is good enough to keep the size bounded without an LRU
-		// list to update on every hit.
-		for k := range c.entries {
-			delete(c.entries, k)
+	defer c.mu.Unlock()
+	if old, ok := c.entries[e.name]; ok {
+		c.bytes -= int64(len(old.body))
+	}
+	c.entries[e.name] = e
+	c.bytes += int64(len(e.body))
+	for len(c.entries) > c.maxEntries || c.bytes > c.maxBytes {
+		if !c.evictLocked(e) {
 			break
 		}
 	}
-	c.entries[name] = sidecarEntry{id: id, found: found, expires: t + int64(sidecarTTL)}
-	c.mu.Unlock()
-	return found
 }
 
-// forget drops name's entry, when a sidecar it listed could not be opened.
-func (c *sidecarCache) forget(name string) {
+// evictLocked drops the least recently validated of evictSample entries
+// other than keep, and reports whether there was one. Map iteration starts
+// at a random place, which makes the sample random enough.
+func (c *fileCache) evictLocked(keep *entry) bool {
+	var victim *entry
+	n := 0
+	for _, e := range c.entries {
+		if e == keep {
+			continue
+		}
+		if victim == nil || e.checked.Load() < victim.checked.Load() {
+			victim = e
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	if victim == nil { // keep alone is over the bounds
+		return false
+	}
+	delete(c.entries, victim.name)
+	c.bytes -= int64(len(victim.body))
+	return true
+}
+
+// clear empties the cache.
+func (c *fileCache) clear() {
 	c.mu.Lock()
-	delete(c.entries, name)
+	clear(c.entries)
+	c.bytes = 0
 	c.mu.Unlock()
 }
 
-func (c *sidecarCache) len() int {
+// drop removes e, unless its name has a newer entry already.
+func (c *fileCache) drop(e *entry) {
+	c.mu.Lock()
+	if c.entries[e.name] == e {
+		delete(c.entries, e.name)
+		c.bytes -= int64(len(e.body))
+	}
+	c.mu.Unlock()
+}
+
+func (c *fileCache) len() (entries int, bytes int64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.entries)
+	return len(c.entries), c.bytes
+}
+
+// openPath is openName for a name that checkPath returned as bytes: a hit
+// allocates nothing.
+func (fl *files) openPath(name []byte, now time.Time) (*entry, *os.File, error) {
+	if e := fl.cache.getBytes(name); e != nil {
+		return fl.use(e, now)
+	}
+	return fl.load(string(name), now)
+}
+
+// openName finds name in the cache or on disk. It returns the entry and,
+// for a regular file whose body is not in memory, the file opened for this
+// request (the caller closes it). Errors are openError's: 404, 403 or 500.
+func (fl *files) openName(name string, now time.Time) (*entry, *os.File, error) {
+	if e := fl.cache.get(name); e != nil {
+		return fl.use(e, now)
+	}
+	return fl.load(name, now)
+}
+
+// use serves from a cached entry, revalidating it first when its interval
+// is over.
+func (fl *files) use(e *entry, now time.Time) (*entry, *os.File, error) {
+	t := now.UnixNano()
+	if last := e.checked.Load(); t-last >= int64(revalidateAfter) {
+		// The first request to see the entry expired revalidates it;
+		// those racing with it go on with the entry as it is.
+		if e.checked.CompareAndSwap(last, t) && !fl.stillCurrent(e, now) {
+			fl.cache.drop(e)
+			return fl.load(e.name, now)
+		}
+	}
+	if e.dir || e.inMemory {
+		return e, nil, nil
+	}
+	f, fi, err := openStat(fl.fsys, e.name)
+	if err != nil {
+		fl.cache.drop(e)
+		return nil, nil, err
+	}
+	if fi.IsDir() || idOf(fi) != e.id {
+		// Changed since the entry was made: start again from the file
+		// just opened, which is what this request will send.
+		return fl.build(e.name, f, fi, now)
+	}
+	return e, f, nil
+}
+
+// stillCurrent stats e's name again and reports whether e still describes
+// it. A directory's index is looked for again only when the directory
+// changed (an entry added, removed or renamed changes its mtime); a file's
+// sidecars are probed again every time, since adding one does not touch the
+// file.
+func (fl *files) stillCurrent(e *entry, now time.Time) bool {
+	fi, err := fl.fsys.stat(e.name)
+	if err != nil || fi.IsDir() != e.dir || idOf(fi) != e.id {
+		return false
+	}
+	if e.dir {
+		return true
+	}
+	if !fi.Mode().IsRegular() {
+		return false
+	}
+	if !e.inMemory && e.id.size <= maxBodyBytes && !racy(fi, now) {
+		return false // settled since: load it into memory
+	}
+	side, _ := probeSidecars(fl.fsys, e.name)
+	return side == e.side
+}
+
+// load opens name and makes its entry.
+func (fl *files) load(name string, now time.Time) (*entry, *os.File, error) {
+	f, fi, err := openStat(fl.fsys, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fl.build(name, f, fi, now)
+}
+
+// build makes and publishes the entry for name from f, just opened, and fi,
+// its fstat. It returns f still open when the body is to be read from it,
+// and closes it otherwise.
+func (fl *files) build(name string, f *os.File, fi fs.FileInfo, now time.Time) (*entry, *os.File, error) {
+	e := &entry{name: name, id: idOf(fi), dir: fi.IsDir()}
+	e.checked.Store(now.UnixNano())
+	if e.dir {
+		f.Close()
+		f = nil
+		// Only a directory asked for with its slash is served by an
+		// index; without it, it is redirected.
+		if name == "." || strings.HasSuffix(name, "/") {
+			e.index = fl.findIndex(name)
+		}
+		fl.cache.put(e)
+		return e, nil, nil
+	}
+	e.side, e.sideNames = probeSidecars(fl.fsys, name)
+	e.v = newValidators(e.id, "", now)
+	for _, c := range codings {
+		if len(name) > len(c.ext) && name[len(name)-len(c.ext):] == c.ext {
+			e.coding = c.token
+			e.codedV = newValidators(e.id, c.token, now)
+		}
+	}
+	if e.id.size <= maxBodyBytes && !racy(fi, now) {
+		if body, ok := readWhole(f, fi); ok {
+			f.Close()
+			f = nil
+			e.body, e.inMemory = body, true
+		}
+	}
+	fl.cache.put(e)
+	return e, f, nil
+}
+
+// racy reports whether fi changed too recently for its timestamps to tell
+// the next change apart.
+func racy(fi fs.FileInfo, now time.Time) bool {
+	latest := max(fi.ModTime().UnixNano(), ctimeOf(fi))
+	return now.UnixNano()-latest < int64(racyWindow)
+}
+
+// readWhole reads f, whose fstat was fi, from offset 0 (pread, leaving the
+// offset for sendfile should this fail), and checks with a second fstat
+// that the file did not change while it was read: growing, shrinking or
+// being rewritten moves its size, mtime or ctime.
+func readWhole(f *os.File, fi fs.FileInfo) ([]byte, bool) {
+	buf := make([]byte, fi.Size())
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return nil, false
+	}
+	after, err := f.Stat()
+	if err != nil || idOf(after) != idOf(fi) {
+		return nil, false
+	}
+	return buf, true
+}
+
+// findIndex returns the first index name in dir (".", or a name ending in
+// "/") that is a regular file, or that cannot be looked at (openName then
+// answers 403); names that are missing, directories or special files are
+// skipped.
+func (fl *files) findIndex(dir string) string {
+	for _, idx := range fl.index {
+		name := idx
+		if dir != "." {
+			name = dir + idx // dir ends in "/" here
+		}
+		fi, err := fl.fsys.stat(name)
+		switch {
+		case err == nil && fi.Mode().IsRegular():
+			return name
+		case err == nil:
+			continue
+		case openError(err) == handlers.ErrNotFound:
+			continue
+		}
+		return name
+	}
+	return ""
+}
+
+// validatorsAs returns e's validators when it is sent with coding ("" for
+// the file as it is). Both usual cases were made with the entry.
+func (e *entry) validatorsAs(coding string, now time.Time) *validators {
+	switch coding {
+	case "":
+		return &e.v
+	case e.coding:
+		return &e.codedV
+	}
+	// A sidecar whose extension names another coding: unreachable with
+	// the names probeSidecars builds.
+	v := newValidators(e.id, coding, now)
+	return &v
 }

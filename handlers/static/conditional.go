@@ -1,7 +1,6 @@
 package static
 
 import (
-	"io/fs"
 	"strconv"
 	"time"
 
@@ -9,41 +8,44 @@ import (
 )
 
 // validators describe the representation about to be sent (the sidecar when
-// one is chosen), RFC 9110 §8.8.
+// one is chosen), RFC 9110 §8.8. They are made once per cache entry.
 type validators struct {
-	etag    string    // strong, quoted
-	modtime time.Time // whole seconds, as HTTP dates have
+	etag         string    // strong, quoted
+	modtime      time.Time // whole seconds, as HTTP dates have
+	lastModified string    // modtime as an HTTP-date
 }
 
-// newValidators derives a strong ETag from the mtime, size and inode:
-// anything that replaces the file changes at least one of them, and a strong
+// newValidators derives a strong ETag from the mtime, size, inode and ctime
+// (fileID): anything that rewrites or replaces the file changes at least one
+// of them, and a strong
 // tag lets clients resume downloads with If-Range. The coding is part of the
 // tag so that two variants can never share one (§8.8.3.3), even when a
 // sidecar is a link to the same inode.
-func newValidators(fi fs.FileInfo, coding string, now time.Time) validators {
-	mt := fi.ModTime()
+func newValidators(id fileID, coding string, now time.Time) validators {
 	var buf [80]byte
 	b := append(buf[:0], '"')
-	b = strconv.AppendInt(b, mt.UnixNano(), 16)
+	b = strconv.AppendInt(b, id.mtime, 16)
 	b = append(b, '-')
-	b = strconv.AppendInt(b, fi.Size(), 16)
+	b = strconv.AppendInt(b, id.size, 16)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, inode(fi), 16)
+	b = strconv.AppendUint(b, id.ino, 16)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, id.ctime, 16)
 	if coding != "" {
 		b = append(b, '-')
 		b = append(b, coding...)
 	}
 	b = append(b, '"')
-	sec := time.Unix(mt.Unix(), 0)
+	sec := time.Unix(0, id.mtime).Truncate(time.Second)
 	// §8.8.2.1: a Last-Modified later than the response's Date is replaced
-	// by the Date (clock skew, files extracted with future times).
+	// by the Date (clock skew, files extracted with future times). The
+	// entry keeps the time it was made, which stays earlier than any
+	// later Date.
 	if sec.After(now) {
 		sec = time.Unix(now.Unix(), 0)
 	}
-	return validators{etag: string(b), modtime: sec}
+	return validators{etag: string(b), modtime: sec, lastModified: sec.UTC().Format(parser.TimeFormat)}
 }
-
-func (v *validators) lastModified() string { return v.modtime.UTC().Format(parser.TimeFormat) }
 
 // precondition is the outcome of evaluating the conditional header fields.
 type precondition uint8
@@ -91,6 +93,9 @@ func ifRangeMatches(r *parser.Request, v *validators) bool {
 	ir := r.Header.Get("If-Range")
 	if ir == nil {
 		return true
+	}
+	if len(ir) == 0 {
+		return false // "If-Range:" with no value validates nothing: send it whole
 	}
 	if ir[0] == '"' || (len(ir) > 1 && ir[0] == 'W' && ir[1] == '/') {
 		return string(ir) == v.etag

@@ -22,15 +22,16 @@ func (s *sidecars) any() bool { return s[0] || s[1] || s[2] }
 
 // probeSidecars looks for every sidecar, not just the one the client would
 // take: any of them existing makes the response vary on Accept-Encoding,
-// whatever this client accepts.
-func probeSidecars(fsys fileSystem, name string) sidecars {
-	var s sidecars
+// whatever this client accepts. It returns the names of those found, so
+// that serving one does not build its name again.
+func probeSidecars(fsys fileSystem, name string) (found sidecars, names [len(codings)]string) {
 	for i, c := range codings {
-		if fi, err := fsys.stat(name + c.ext); err == nil && fi.Mode().IsRegular() {
-			s[i] = true
+		sname := name + c.ext
+		if fi, err := fsys.stat(sname); err == nil && fi.Mode().IsRegular() {
+			found[i], names[i] = true, sname
 		}
 	}
-	return s
+	return found, names
 }
 
 // chooseCoding weighs Accept-Encoding (RFC 9110 §12.5.3) against the

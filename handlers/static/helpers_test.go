@@ -98,3 +98,34 @@ func checkBodyLength(t testing.TB, method string, rec *handlertest.Recorder) {
 		t.Errorf("Content-Length %d, body %d bytes", rec.ContentLength, rec.Body.Len())
 	}
 }
+
+// bodyModes are the two ways a file's body is served: from the cache's
+// memory (a small file that has settled, as deployed files have) and from a
+// descriptor opened for the request (a file written moments ago, or a big
+// one). The RFC tables run in both.
+var bodyModes = []string{"memory", "file"}
+
+func forEachMode(t *testing.T, f func(t *testing.T, mode string)) {
+	for _, mode := range bodyModes {
+		t.Run(mode, func(t *testing.T) { f(t, mode) })
+	}
+}
+
+// newStaticMode is newStatic with small files served the mode's way.
+func newStaticMode(t testing.TB, mode string, o Options) *Static {
+	t.Helper()
+	s := newStatic(t, o)
+	if mode == "memory" {
+		settle(&s.files)
+	}
+	return s
+}
+
+// fileMode is File with its body served the mode's way.
+func fileMode(path, mode string) handlers.Handler {
+	h := File(path).(*fileHandler)
+	if mode == "memory" {
+		settle(&h.files)
+	}
+	return h
+}

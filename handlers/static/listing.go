@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"html"
 	"io/fs"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,8 +14,8 @@ import (
 	"github.com/moreweb/moreweb/parser"
 )
 
-// entry is one line of a listing.
-type entry struct {
+// listEntry is one line of a listing.
+type listEntry struct {
 	name    string
 	dir     bool
 	size    int64
@@ -26,12 +25,17 @@ type entry struct {
 // serveListing answers a directory without an index file with an HTML page
 // of its entries. It hides what the handler would refuse to serve (dotfiles,
 // symlinks that leave the root, devices), so the page never links to a 404.
-func (s *Static) serveListing(w handlers.ResponseWriter, r *parser.Request, name string, dir *os.File) error {
-	des, err := dir.ReadDir(-1)
+func (s *Static) serveListing(w handlers.ResponseWriter, r *parser.Request, name string) error {
+	dir, err := s.fsys.open(name)
 	if err != nil {
 		return openError(err)
 	}
-	entries := make([]entry, 0, len(des))
+	des, err := dir.ReadDir(-1)
+	dir.Close()
+	if err != nil {
+		return openError(err)
+	}
+	entries := make([]listEntry, 0, len(des))
 	for _, de := range des {
 		n := de.Name()
 		if n[0] == '.' && !s.dotfiles && !(name == "." && n == ".well-known") {
@@ -55,7 +59,7 @@ func (s *Static) serveListing(w handlers.ResponseWriter, r *parser.Request, name
 		if !fi.IsDir() && !fi.Mode().IsRegular() {
 			continue
 		}
-		entries = append(entries, entry{name: n, dir: fi.IsDir(), size: fi.Size(), modtime: fi.ModTime()})
+		entries = append(entries, listEntry{name: n, dir: fi.IsDir(), size: fi.Size(), modtime: fi.ModTime()})
 	}
 	key := sortKey(r.RawQuery)
 	sortEntries(entries, key)
@@ -96,8 +100,8 @@ func sortKey(query []byte) string {
 // sortEntries puts directories first, then orders by key: names A to Z,
 // sizes largest first, times newest first (what one looks for when sorting
 // by them); ties fall back to the name so the order is stable.
-func sortEntries(es []entry, key string) {
-	slices.SortFunc(es, func(a, b entry) int {
+func sortEntries(es []listEntry, key string) {
+	slices.SortFunc(es, func(a, b listEntry) int {
 		if a.dir != b.dir {
 			if a.dir {
 				return -1
@@ -143,7 +147,7 @@ th a{color:inherit}
 // renderListing writes the page. Names are escaped twice over: HTML-escaped
 // for the text, and percent-encoded segment by segment for the href, so a
 // name with "?", "#", ":" or quotes still links to itself.
-func renderListing(dirPath []byte, es []entry, key string) []byte {
+func renderListing(dirPath []byte, es []listEntry, key string) []byte {
 	title := html.EscapeString(strings.ToValidUTF8(string(dirPath), "\uFFFD"))
 	b := make([]byte, 0, 1024+len(es)*160)
 	b = append(b, listingHead...)
@@ -193,7 +197,7 @@ func renderListing(dirPath []byte, es []entry, key string) []byte {
 		b = t.AppendFormat(b, time.RFC3339)
 		b = append(b, `">`...)
 		b = t.AppendFormat(b, "2006-01-02 15:04")
-		b = append(b, "</time></td></tr>\n"...)
+		b = append(b, " UTC</time></td></tr>\n"...)
 	}
 	b = append(b, "</tbody>\n</table>\n</body>\n</html>\n"...)
 	return b

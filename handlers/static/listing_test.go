@@ -69,7 +69,7 @@ func TestListing(t *testing.T) {
 		`<a href="./%FF-not-utf8.txt">` + "\uFFFD-not-utf8.txt</a>",
 		`<a href="./in.txt">in.txt</a></td><td class="n">10 B</td>`,
 		`<a href="./b.txt">b.txt</a></td><td class="n">2.0 KiB</td>`,
-		`<time datetime="2024-03-01T12:00:00Z">2024-03-01 12:00</time>`,
+		`<time datetime="2024-03-01T12:00:00Z">2024-03-01 12:00 UTC</time>`,
 		`<th aria-sort="ascending"><a href="?sort=name">Name</a></th>`,
 		"</table>\n</body>\n</html>\n",
 	} {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/moreweb/moreweb/handlers"
 )
@@ -12,8 +13,17 @@ import (
 // files is where a handler's files come from, and what it remembers about
 // them between requests.
 type files struct {
-	fsys     fileSystem
-	sidecars *sidecarCache
+	fsys  fileSystem
+	cache *fileCache
+	index []string         // the names that serve a directory; none for File
+	now   func() time.Time // the clock, nil for time.Now; tests move it
+}
+
+func (fl *files) clock() time.Time {
+	if fl.now != nil {
+		return fl.now()
+	}
+	return time.Now()
 }
 
 // fileSystem is where names are opened. Names come from checkPath or from
@@ -52,7 +62,8 @@ func (absFS) open(name string) (*os.File, error)    { return os.OpenFile(name, o
 func (absFS) stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
 
 // openStat opens name and describes it. Everything a request learns about the
-// file system goes through here and through the sidecar cache.
+// file system goes through here, through fileSystem.stat and through the
+// cache, which is filled from both.
 func openStat(fsys fileSystem, name string) (*os.File, fs.FileInfo, error) {
 	f, err := fsys.open(name)
 	if err != nil {
@@ -101,35 +112,39 @@ func openError(err error) error {
 
 // checkPath turns the request path into a name for fileSystem, or refuses
 // it. The parser has already decoded it and removed dot-segments; this is a
-// second line of defence, so a parser bug cannot become a traversal.
-func checkPath(p []byte, dotfiles bool) (string, bool) {
+// second line of defence, so a parser bug cannot become a traversal. The
+// name is a slice of p (or "."), so that a cache hit allocates nothing.
+func checkPath(p []byte, dotfiles bool) ([]byte, bool) {
 	if len(p) == 0 || p[0] != '/' {
-		return "", false
+		return nil, false
 	}
 	for start := 1; start < len(p); {
 		end := start
 		for end < len(p) && p[end] != '/' {
 			if p[end] == 0 {
-				return "", false
+				return nil, false
 			}
 			end++
 		}
 		seg := p[start:end]
 		if len(seg) > 0 && seg[0] == '.' {
 			if string(seg) == "." || string(seg) == ".." {
-				return "", false
+				return nil, false
 			}
 			// RFC 8615 well-known URIs (ACME challenges, security.txt)
 			// are meant to be fetched even where dotfiles are private.
 			wellKnown := start == 1 && string(seg) == ".well-known"
 			if !dotfiles && !wellKnown {
-				return "", false
+				return nil, false
 			}
 		}
 		start = end + 1
 	}
 	if len(p) == 1 {
-		return ".", true
+		return rootName, true
 	}
-	return string(p[1:]), true
+	return p[1:], true
 }
+
+// rootName is the root directory's name for fileSystem.
+var rootName = []byte(".")

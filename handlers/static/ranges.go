@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/rand"
-	"io"
-	"os"
 	"slices"
 	"strconv"
 
@@ -162,25 +160,25 @@ func contentRange(br byteRange, size int64) string {
 // unsatisfied is the Content-Range of a 416, "bytes */LEN".
 func unsatisfied(size int64) string { return "bytes */" + strconv.FormatInt(size, 10) }
 
-// sendSingle answers 206 with one range. The body handed to ReadFrom is an
-// *io.LimitedReader over the *os.File, positioned by Seek: the shape the
-// listener (and net.TCPConn.ReadFrom) recognise for sendfile.
-func sendSingle(w handlers.ResponseWriter, f *os.File, br byteRange, size int64) error {
-	if _, err := f.Seek(br.start, io.SeekStart); err != nil {
+// sendSingle answers 206 with one range. A file body is positioned first,
+// so that a failing lseek is still a 500 page; the listener hands the
+// *io.LimitedReader over the *os.File to sendfile.
+func sendSingle(w handlers.ResponseWriter, b *body, br byteRange, size int64) error {
+	if err := b.seek(br.start); err != nil {
 		return &handlers.Error{Status: 500, Err: err}
 	}
 	w.Header().Set("Content-Range", contentRange(br, size))
 	w.SetContentLength(br.length)
 	w.WriteHeader(206)
-	w.ReadFrom(&io.LimitedReader{R: f, N: br.length})
+	b.send(w, br)
 	return nil
 }
 
 // sendMultipart answers 206 multipart/byteranges (§14.6). The length is
 // known in advance, so the response is framed by Content-Length; each part
-// body goes through ReadFrom like a single range, between part headers
-// written with WriteString.
-func sendMultipart(w handlers.ResponseWriter, f *os.File, ranges []byteRange, size int64, ctype string) error {
+// body goes out like a single range, between part headers written with
+// WriteString.
+func sendMultipart(w handlers.ResponseWriter, b *body, ranges []byteRange, size int64, ctype string) error {
 	// Random per response, so no file can be crafted to contain it
 	// (RFC 2046 §5.1.1 allows 70 characters; Text gives 26 base32 ones).
 	boundary := rand.Text()
@@ -206,10 +204,7 @@ func sendMultipart(w handlers.ResponseWriter, f *os.File, ranges []byteRange, si
 		if _, err := w.WriteString(heads[i]); err != nil {
 			return nil
 		}
-		if _, err := f.Seek(br.start, io.SeekStart); err != nil {
-			return nil
-		}
-		if n, err := w.ReadFrom(&io.LimitedReader{R: f, N: br.length}); err != nil || n != br.length {
+		if n, err := b.send(w, br); err != nil || n != br.length {
 			return nil
 		}
 	}

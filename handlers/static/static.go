@@ -10,11 +10,11 @@ package static
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/parser"
@@ -43,7 +43,6 @@ type Options struct {
 type Static struct {
 	files
 	root     *os.Root // nil when following symlinks
-	index    []string
 	listing  bool
 	dotfiles bool
 }
@@ -56,7 +55,7 @@ func New(o Options) (*Static, error) {
 		return nil, fmt.Errorf("static: root %q is not an absolute path", o.Root)
 	}
 	s := &Static{
-		files:    files{sidecars: newSidecarCache(sidecarCacheLimit)},
+		files:    files{cache: newFileCache(rootCacheEntries, rootCacheBytes)},
 		listing:  o.Listing,
 		dotfiles: o.ServeDotfiles,
 	}
@@ -91,9 +90,11 @@ func New(o Options) (*Static, error) {
 	return s, nil
 }
 
-// Close releases the root directory. Requests still being served may fail
-// after it, so call it once the snapshot that used s has drained.
+// Close releases the root directory and the cached files. Requests still
+// being served may fail after it, so call it once the snapshot that used s
+// has drained.
 func (s *Static) Close() error {
+	s.cache.clear()
 	if s.root == nil {
 		return nil
 	}
@@ -109,41 +110,58 @@ func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 	if !ok {
 		return handlers.ErrNotFound
 	}
-	f, fi, err := openStat(s.fsys, name)
+	now := s.clock()
+	e, f, err := s.openPath(name, now)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	if f != nil {
+		defer f.Close()
+	}
 	if done, err := checkMethod(w, r); done {
 		return err
 	}
-	if !fi.IsDir() {
-		return s.serveFile(w, r, name, f, fi)
+	if !e.dir {
+		return s.serveFile(w, r, e, f, now)
 	}
 	if r.Path[len(r.Path)-1] != '/' {
 		return redirectToDir(w, r)
 	}
-	for _, idx := range s.index {
-		iname := idx
-		if name != "." {
-			iname = name + idx // name ends in "/" here
+	return s.serveDir(w, r, e, now)
+}
+
+// serveDir answers for a directory asked for with its slash: its index
+// file, else a listing when allowed, else 404. The entry says which index
+// name exists; if that file has gone since (or turned into a directory),
+// the directory is looked at again, once.
+func (s *Static) serveDir(w handlers.ResponseWriter, r *parser.Request, e *entry, now time.Time) error {
+	for again := true; e.index != ""; again = false {
+		ie, f, err := s.openName(e.index, now)
+		if err == nil && !ie.dir {
+			if f != nil {
+				defer f.Close()
+			}
+			return s.serveFile(w, r, ie, f, now)
 		}
-		inf, ifi, err := openStat(s.fsys, iname)
-		if errors.Is(err, handlers.ErrNotFound) {
-			continue
-		}
-		if err != nil {
+		if err != nil && err != handlers.ErrNotFound {
 			return err
 		}
-		if ifi.IsDir() {
-			inf.Close()
-			continue
+		if !again {
+			break
 		}
-		defer inf.Close()
-		return s.serveFile(w, r, iname, inf, ifi)
+		s.cache.drop(e)
+		if e, f, err = s.load(e.name, now); err != nil {
+			return err
+		}
+		if !e.dir { // replaced by a file under our feet
+			if f != nil {
+				f.Close()
+			}
+			return handlers.ErrNotFound
+		}
 	}
 	if s.listing {
-		return s.serveListing(w, r, name, f)
+		return s.serveListing(w, r, e.name)
 	}
 	return handlers.ErrNotFound
 }
@@ -152,7 +170,7 @@ func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 // the same methods, validators, ranges, sidecars and content type as Static.
 // The path map uses it. A missing file, or a directory, is 404.
 func File(path string) handlers.Handler {
-	return &fileHandler{path: path, files: files{fsys: absFS{}, sidecars: newSidecarCache(1)}}
+	return &fileHandler{path: path, files: files{fsys: absFS{}, cache: newFileCache(fileCacheEntries, fileCacheBytes)}}
 }
 
 type fileHandler struct {
@@ -161,18 +179,21 @@ type fileHandler struct {
 }
 
 func (h *fileHandler) Serve(w handlers.ResponseWriter, r *parser.Request) error {
-	f, fi, err := openStat(h.fsys, h.path)
+	now := h.clock()
+	e, f, err := h.openName(h.path, now)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	if f != nil {
+		defer f.Close()
+	}
 	if done, err := checkMethod(w, r); done {
 		return err
 	}
-	if fi.IsDir() {
+	if e.dir {
 		return handlers.ErrNotFound
 	}
-	return h.serveFile(w, r, h.path, f, fi)
+	return h.serveFile(w, r, e, f, now)
 }
 
 const allowed = "GET, HEAD, OPTIONS"

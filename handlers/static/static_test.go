@@ -127,9 +127,9 @@ func TestCheckPath(t *testing.T) {
 		{"/.well-known/..", true, "", false},
 	}
 	for _, tt := range tests {
-		name, ok := checkPath([]byte(tt.path), tt.dotfiles)
-		if name != tt.name || ok != tt.ok {
-			t.Errorf("checkPath(%q, %v) = %q, %v; want %q, %v", tt.path, tt.dotfiles, name, ok, tt.name, tt.ok)
+		b, ok := checkPath([]byte(tt.path), tt.dotfiles)
+		if name := string(b); name != tt.name || ok != tt.ok {
+			t.Errorf("checkPath(%q, %v) = %q, %v; want %q, %v", tt.path, tt.dotfiles, b, ok, tt.name, tt.ok)
 		}
 	}
 }

@@ -1,0 +1,133 @@
+package static_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/handlertest"
+	"github.com/moreweb/moreweb/handlers/static"
+	"github.com/moreweb/moreweb/parser"
+)
+
+const fuzzSecret = "FUZZ-SECRET-OUTSIDE-ROOT"
+
+// FuzzStaticRequest drives every request-header parser of the static
+// handler (path decoding and the root, Range, Accept-Encoding, If-Match,
+// If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range, the
+// listing's sort query) through its public API, with the invariants the
+// server relies on: no panic; nothing from outside the root; a declared
+// Content-Length is the body's length; a 206 names ranges inside the file;
+// no answer is larger than the file and its multipart framing.
+func FuzzStaticRequest(f *testing.F) {
+	dir := f.TempDir()
+	root := filepath.Join(dir, "root")
+	data := strings.Repeat("0123456789", 10)
+	for name, content := range map[string]string{
+		"data.txt":        data,
+		"data.txt.gz":     "gz-sidecar",
+		"data.txt.br":     "br-sidecar",
+		"dir/index.html":  "index",
+		"list/a.txt":      "a",
+		"list/<b>&'\".md": "b",
+	} {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(content), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte(fuzzSecret), 0o644)
+	os.Symlink("../secret.txt", filepath.Join(root, "link"))
+	s, err := static.New(static.Options{Root: root, Listing: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+
+	f.Add("GET", "/data.txt", "bytes=0-4,10-", "gzip, br;q=0.5", `"x", W/"y"`, "Fri, 01 Mar 2024 12:00:00 GMT", `"x"`)
+	f.Add("HEAD", "/data.txt", "bytes=-5", "*;q=0, identity", "*", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994")
+	f.Add("GET", "/list/?sort=size&sort=time", "bytes=99999999999999999999-", "gzip;q=1.0001", "", "", "")
+	f.Add("GET", "/%2e%2e/secret.txt", "bytes=0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0", "br;q=0.", "W/", "x", "W/\"a\"")
+	f.Add("OPTIONS", "/link", "bytes=5-1", "x-gzip;q=0.001;q=1", `"unterminated`, "Fri, 31 Feb 2024 25:00:00 GMT", "")
+	f.Fuzz(func(t *testing.T, method, target, rng, ae, etag, date, ifRange string) {
+		var b strings.Builder
+		b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: example.com\r\n")
+		for name, v := range map[string]string{
+			"Range": rng, "Accept-Encoding": ae, "If-None-Match": etag, "If-Match": etag,
+			"If-Modified-Since": date, "If-Unmodified-Since": date, "If-Range": ifRange,
+		} {
+			if v != "" {
+				b.WriteString(name + ": " + v + "\r\n")
+			}
+		}
+		b.WriteString("\r\n")
+		req, err := parser.NewReader(strings.NewReader(b.String()), parser.Limits{}).ReadRequest()
+		if err != nil {
+			return // refused by the parser: never reaches a handler
+		}
+		rec := handlertest.NewRecorder()
+		err = s.Serve(rec, req)
+		if err != nil {
+			if rec.Written() {
+				t.Fatalf("wrote %d and returned %v", rec.Code, err)
+			}
+			if st := handlers.StatusOf(err); st < 400 || st > 599 {
+				t.Fatalf("error with status %d: %v", st, err)
+			}
+			return
+		}
+		body := rec.Body.Bytes()
+		if bytes.Contains(body, []byte(fuzzSecret)) {
+			t.Fatalf("%s %q served the file outside the root", method, target)
+		}
+		if method == "HEAD" || rec.Code == 204 || rec.Code == 304 {
+			if len(body) != 0 {
+				t.Fatalf("%d to %s with a %d-byte body", rec.Code, method, len(body))
+			}
+		} else if rec.ContentLength >= 0 && int64(len(body)) != rec.ContentLength {
+			t.Fatalf("Content-Length %d, body %d bytes", rec.ContentLength, len(body))
+		}
+		if rec.Code == 206 {
+			checkRanges(t, rec)
+		}
+		if rec.Code/100 == 2 && len(body) > len(data)+16*256 && !bytes.Contains(body, []byte("<html")) {
+			t.Fatalf("%d answer of %d bytes for a %d-byte file", rec.Code, len(body), len(data))
+		}
+	})
+}
+
+var contentRange = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+)$`)
+
+// checkRanges: every Content-Range of a 206, in the head or in the parts,
+// lies inside the representation it names.
+func checkRanges(t *testing.T, rec *handlertest.Recorder) {
+	t.Helper()
+	var ranges []string
+	if cr := string(rec.Head.Get("Content-Range")); cr != "" {
+		ranges = append(ranges, cr)
+	}
+	for _, line := range strings.Split(rec.Body.String(), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "Content-Range: "); ok {
+			ranges = append(ranges, v)
+		}
+	}
+	if len(ranges) == 0 {
+		t.Fatal("206 without Content-Range")
+	}
+	for _, cr := range ranges {
+		m := contentRange.FindStringSubmatch(cr)
+		if m == nil {
+			t.Fatalf("Content-Range %q", cr)
+		}
+		first, _ := strconv.Atoi(m[1])
+		last, _ := strconv.Atoi(m[2])
+		total, _ := strconv.Atoi(m[3])
+		if first > last || last >= total {
+			t.Fatalf("Content-Range %q", cr)
+		}
+	}
+}
