@@ -76,6 +76,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // StatusOf is the status an error from a handler answers with: an *Error's
 // own, 500 for anything else.
 func StatusOf(err error) int {
+	if he, ok := err.(*Error); ok {
+		return he.Status // the common case, without errors.As's allocation
+	}
 	var he *Error
 	if errors.As(err, &he) {
 		return he.Status

@@ -81,3 +81,38 @@ func BenchmarkKeepAliveSmallResponse(b *testing.B) {
 		roundTrip(b, c, req, buf, n)
 	}
 }
+
+// A body too large to buffer leaves with its head in one writev, still
+// without allocating.
+func TestLargeBodyWritevDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts need a build without -race")
+	}
+	body := bytes.Repeat([]byte("y"), 40<<10)
+	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		w.SetContentLength(int64(len(body)))
+		_, err := w.Write(body)
+		return err
+	})
+	ts := startServer(t, testRouter{"": h}, nil)
+	c := ts.dial(t)
+	req := []byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	c.send(string(req))
+	resp, got := c.response("GET")
+	if resp.ContentLength != int64(len(body)) || got != string(body) {
+		t.Fatalf("body differs: %d bytes", len(got))
+	}
+	c.nc.Write(req)
+	buf := make([]byte, 64<<10)
+	n := 0
+	for n < len(body) || !bytes.HasSuffix(buf[:n], body[:64]) {
+		m, err := c.nc.Read(buf[n:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += m
+	}
+	if allocs := testing.AllocsPerRun(100, func() { roundTrip(t, c, req, buf, n) }); allocs > 0 {
+		t.Fatalf("%.1f allocations per request", allocs)
+	}
+}

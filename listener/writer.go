@@ -71,6 +71,8 @@ type responseWriter struct {
 	off       int
 	headBuf   []byte  // scratch for serialising the head
 	bufp      *[]byte // the pooled array behind buf, kept so returning it is free
+	vec       net.Buffers
+	vecStore  [2][]byte // vec's backing, so a writev allocates nothing
 	bodyBytes int64   // body bytes accepted from the handler
 	sent      int64   // bytes written to the connection
 	err       error   // first write error; later writes do nothing
@@ -174,11 +176,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.pending()+len(p) <= flushThreshold {
 		w.buf = append(w.buf, p...)
 	} else {
-		// Too big to buffer: what is pending goes first, then p as it is.
-		if err := w.flush(); err != nil {
-			return 0, err
-		}
-		if err := w.writeDirect(p); err != nil {
+		// Too big to buffer: what is pending (the head, say) and p leave
+		// together in one writev, p without being copied.
+		if err := w.writeWith(p); err != nil {
 			return 0, err
 		}
 	}
@@ -191,10 +191,21 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *responseWriter) writeDirect(p []byte) error {
+// writeWith writes what is pending followed by p.
+func (w *responseWriter) writeWith(p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
 	w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
-	n, err := w.conn.Write(p)
-	w.sent += int64(n)
+	w.vecStore = [2][]byte{w.buf[w.off:], p}
+	w.vec = w.vecStore[:]
+	if w.pending() == 0 {
+		w.vec = w.vec[1:]
+	}
+	n, err := w.vec.WriteTo(w.conn)
+	w.vecStore = [2][]byte{}
+	w.sent += n
+	w.buf, w.off = w.buf[:headRoom], headRoom
 	if err != nil {
 		w.err = err
 		w.closeAfter = true
