@@ -73,9 +73,9 @@ type responseWriter struct {
 	bufp      *[]byte // the pooled array behind buf, kept so returning it is free
 	vec       net.Buffers
 	vecStore  [2][]byte // vec's backing, so a writev allocates nothing
-	bodyBytes int64   // body bytes accepted from the handler
-	sent      int64   // bytes written to the connection
-	err       error   // first write error; later writes do nothing
+	bodyBytes int64     // body bytes accepted from the handler
+	sent      int64     // bytes written to the connection
+	err       error     // first write error; later writes do nothing
 }
 
 func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout time.Duration) {
