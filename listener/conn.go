@@ -269,7 +269,7 @@ func (c *conn) serveOne() step {
 		werr = w.finish()
 	}
 	if snap.access != nil {
-		snap.access.Log(c.remote, site, req, w.status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.fd), c.remote, site, req, w.status, w.sent, time.Since(start))
 	}
 	if werr != nil {
 		c.logConnError("writing response", werr)
@@ -333,7 +333,7 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 		return
 	}
 	if snap.access != nil {
-		snap.access.Log(c.remote, "", nil, status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.fd), c.remote, "", nil, status, w.sent, time.Since(start))
 	}
 	if ce := c.srv.log.Check(zap.DebugLevel, "request refused"); ce != nil {
 		ce.Write(zap.String("remote", c.remote), zap.Int("status", status), zap.Error(err))
