@@ -282,7 +282,10 @@ func (c *conn) serveOne() step {
 		return stepClose
 	}
 	if w.closeAfter {
-		c.lingerClose()
+		if !req.Body.Done() || c.rd.Buffered() > 0 {
+			// The client may still be sending; see lingerClose.
+			c.lingerClose()
+		}
 		return stepClose
 	}
 	c.nc.SetReadDeadline(time.Now().Add(set.ReadHeaderTimeout))

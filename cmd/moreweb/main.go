@@ -34,6 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		showVersion = fs.Bool("version", false, "print the version and exit")
 		root        = fs.String("root", ".", "with no -c: the `directory` to serve, with listing")
 		listen      = fs.String("listen", "127.0.0.1:8080", "with no -c: the `address` to listen on")
+		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile to `file` from start to stop (for go tool pprof)")
+		memProfile  = fs.String("memprofile", "", "write an allocation profile to `file` at stop")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: moreweb [-c site.toml] [-t] [-version] [-root DIR] [-listen ADDR]\n")
@@ -85,6 +87,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "moreweb: %v\n", err)
 		return 1
 	}
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "moreweb: %v\n", err)
+		return 1
+	}
+	defer stopProfiles()
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(signals)
