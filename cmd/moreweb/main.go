@@ -82,6 +82,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	// Signals are caught before the sockets open: a SIGTERM that arrives
+	// as soon as the port answers must stop the server gracefully, not
+	// kill it with the default action.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(signals)
 	a, err := start(cfg, load, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "moreweb: %v\n", err)
@@ -93,9 +99,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopProfiles()
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
-	defer signal.Stop(signals)
 	// With a config file, saving it reloads it, as SIGHUP does.
 	var changes <-chan struct{}
 	if *configPath != "" {
