@@ -528,6 +528,7 @@ max_header_bytes = 0
 max_body_bytes = -1
 max_connections = 3000000000
 access_log = "nodir/access.log"
+max_requests_per_connection = 0
 [[listener]]
 name = "web"
 address = "127.0.0.1:8080"
@@ -547,6 +548,7 @@ root = "site"
 			{10, 18, "server.max_body_bytes", "must not be negative, not -1"},
 			{11, 19, "server.max_connections", "must be at most 2147483647"},
 			{12, 14, "server.access_log", "cannot create a log file there"},
+			{13, 31, "server.max_requests_per_connection", "must be at least 1, not 0"},
 		},
 	}})
 }

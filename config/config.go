@@ -67,6 +67,9 @@ type Server struct {
 	MaxBodyBytes int64
 	// MaxConnections caps the connections open at once. At least 1.
 	MaxConnections int
+	// MaxRequestsPerConnection caps the requests one keep-alive connection
+	// may carry; the last is answered with Connection: close. At least 1.
+	MaxRequestsPerConnection int
 	// ErrorPages maps a status (400-599) to the absolute path of the page
 	// served for errors raised before a vhost is chosen. Nil when none.
 	ErrorPages map[int]string
@@ -233,17 +236,18 @@ func ZeroConfig(root, listen string) (*Config, error) {
 
 func defaultServer() Server {
 	return Server{
-		LogLevel:          "info",
-		LogFormat:         "console",
-		AccessLog:         "stdout",
-		AccessLogFormat:   "json",
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		ShutdownTimeout:   15 * time.Second,
-		MaxHeaderBytes:    16384,
-		MaxBodyBytes:      10485760,
-		MaxConnections:    10000,
+		LogLevel:                 "info",
+		LogFormat:                "console",
+		AccessLog:                "stdout",
+		AccessLogFormat:          "json",
+		ReadHeaderTimeout:        10 * time.Second,
+		IdleTimeout:              60 * time.Second,
+		WriteTimeout:             60 * time.Second,
+		ShutdownTimeout:          15 * time.Second,
+		MaxHeaderBytes:           16384,
+		MaxBodyBytes:             10485760,
+		MaxConnections:           10000,
+		MaxRequestsPerConnection: 10000,
 	}
 }
 

@@ -24,6 +24,7 @@ shutdown_timeout = "15s"
 max_header_bytes = 16384
 max_body_bytes = 10485760
 max_connections = 10000
+max_requests_per_connection = 10000
 
 [server.error_pages]
 400 = "errors/404.html"
@@ -114,7 +115,7 @@ to = "/y/"
 		LogLevel: "info", LogFormat: "console", AccessLog: "stdout", AccessLogFormat: "json",
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, ShutdownTimeout: 15 * time.Second,
-		MaxHeaderBytes: 16384, MaxBodyBytes: 10485760, MaxConnections: 10000,
+		MaxHeaderBytes: 16384, MaxBodyBytes: 10485760, MaxConnections: 10000, MaxRequestsPerConnection: 10000,
 	}
 	if !reflect.DeepEqual(cfg.Server, wantServer) {
 		t.Errorf("server:\n got %+v\nwant %+v", cfg.Server, wantServer)

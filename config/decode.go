@@ -85,6 +85,7 @@ func (c *checker) server(t *table) Server {
 	s.MaxHeaderBytes = int(t.size("max_header_bytes", int64(s.MaxHeaderBytes), 1, math.MaxInt32))
 	s.MaxBodyBytes = t.size("max_body_bytes", s.MaxBodyBytes, 0, math.MaxInt64)
 	s.MaxConnections = int(t.size("max_connections", int64(s.MaxConnections), 1, math.MaxInt32))
+	s.MaxRequestsPerConnection = int(t.size("max_requests_per_connection", int64(s.MaxRequestsPerConnection), 1, math.MaxInt32))
 	s.ErrorPages = c.errorPages(t.sub("error_pages"))
 	t.unknown()
 	return s

@@ -19,7 +19,7 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 	w.line("file", cfg.File)
 	w.line("server", s.LogLevel, s.LogFormat, s.AccessLog, s.AccessLogFormat,
 		s.ReadHeaderTimeout, s.IdleTimeout, s.WriteTimeout, s.ShutdownTimeout,
-		s.MaxHeaderBytes, s.MaxBodyBytes, s.MaxConnections)
+		s.MaxHeaderBytes, s.MaxBodyBytes, s.MaxConnections, s.MaxRequestsPerConnection)
 	w.pages("server.error_pages", s.ErrorPages)
 	for _, l := range cfg.Listeners {
 		w.line("listener", l.Name, l.Address)

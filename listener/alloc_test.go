@@ -3,9 +3,11 @@ package listener
 import (
 	"bytes"
 	"io"
+	"math"
 	"path/filepath"
 	"testing"
 
+	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/parser"
 )
@@ -36,7 +38,7 @@ func TestKeepAliveRequestPathDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts need a build without -race")
 	}
-	ts := startServer(t, testRouter{"": fixedKB}, nil)
+	ts := startServer(t, testRouter{"": fixedKB}, unlimitedRequests)
 	c := ts.dial(t)
 	req := []byte("GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n")
 	c.send(string(req))
@@ -69,7 +71,7 @@ func BenchmarkKeepAliveSmallResponse(b *testing.B) {
 	for _, format := range []string{"off", "json", "combined"} {
 		b.Run("accesslog="+format, func(b *testing.B) {
 			t := &testing.T{}
-			ts := startServer(t, testRouter{"": fixedKB}, nil)
+			ts := startServer(t, testRouter{"": fixedKB}, unlimitedRequests)
 			if format != "off" {
 				al, err := OpenAccessLog(filepath.Join(b.TempDir(), "access.log"), format)
 				if err != nil {
@@ -100,3 +102,7 @@ func BenchmarkKeepAliveSmallResponse(b *testing.B) {
 		})
 	}
 }
+
+// unlimitedRequests lifts the per-connection request cap, so that a
+// benchmark can keep one connection for all its iterations.
+func unlimitedRequests(c *config.Config) { c.Server.MaxRequestsPerConnection = math.MaxInt32 }

@@ -473,3 +473,35 @@ func TestReloadAppliesNewLimitsToOpenConnections(t *testing.T) {
 		t.Fatalf("after lowering max_header_bytes: %d", resp.StatusCode)
 	}
 }
+
+func TestMaxBodyBytesZeroRefusesEveryBody(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
+		c.Server.MaxBodyBytes = 0
+	})
+	c := ts.dial(t)
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+	if resp, _ := c.response("POST"); resp.StatusCode != 413 {
+		t.Fatalf("one-byte body: %d", resp.StatusCode)
+	}
+	c = ts.dial(t)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("no body: %d", resp.StatusCode)
+	}
+}
+
+func TestMaxRequestsPerConnectionFromConfig(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
+		c.Server.MaxRequestsPerConnection = 3
+	})
+	c := ts.dial(t)
+	for i := 1; i <= 3; i++ {
+		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, _ := c.response("GET"); resp.Close != (i == 3) {
+			t.Fatalf("request %d: close=%v", i, resp.Close)
+		}
+	}
+	if !c.closed() {
+		t.Fatal("connection open after its last allowed request")
+	}
+}

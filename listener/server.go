@@ -39,15 +39,19 @@ func SettingsFrom(s *config.Server) Settings {
 	lim := parser.DefaultLimits
 	lim.MaxHeaderBytes = s.MaxHeaderBytes
 	lim.MaxBodyBytes = s.MaxBodyBytes
+	if lim.MaxBodyBytes == 0 {
+		lim.MaxBodyBytes = parser.NoBody // the config's 0 refuses every body
+	}
 	if lim.MaxTargetBytes > lim.MaxHeaderBytes {
 		lim.MaxTargetBytes = lim.MaxHeaderBytes
 	}
 	return Settings{
-		ReadHeaderTimeout: s.ReadHeaderTimeout,
-		IdleTimeout:       s.IdleTimeout,
-		WriteTimeout:      s.WriteTimeout,
-		ShutdownTimeout:   s.ShutdownTimeout,
-		Limits:            lim,
+		ReadHeaderTimeout:  s.ReadHeaderTimeout,
+		IdleTimeout:        s.IdleTimeout,
+		WriteTimeout:       s.WriteTimeout,
+		ShutdownTimeout:    s.ShutdownTimeout,
+		Limits:             lim,
+		MaxRequestsPerConn: s.MaxRequestsPerConnection,
 	}
 }
 

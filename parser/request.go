@@ -8,8 +8,12 @@ type Limits struct {
 	MaxHeaderCount   int   // number of header field lines; 431
 	MaxChunkExtBytes int   // chunk extensions on one chunk-size line; 400
 	MaxTrailerBytes  int   // whole trailer section of a chunked body; 400
-	MaxBodyBytes     int64 // decoded body; 413
+	MaxBodyBytes     int64 // decoded body; 413. NoBody refuses any body
 }
+
+// NoBody as Limits.MaxBodyBytes refuses every request body with 413 (zero
+// means the default, as for the other limits).
+const NoBody = -1
 
 // DefaultLimits are the values moreweb uses when its config says nothing.
 var DefaultLimits = Limits{
@@ -43,7 +47,10 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxTrailerBytes <= 0 {
 		l.MaxTrailerBytes = d.MaxTrailerBytes
 	}
-	if l.MaxBodyBytes <= 0 {
+	switch {
+	case l.MaxBodyBytes == NoBody:
+		l.MaxBodyBytes = 0
+	case l.MaxBodyBytes <= 0:
 		l.MaxBodyBytes = d.MaxBodyBytes
 	}
 	return l

@@ -121,40 +121,50 @@ root = "wwwB"
 	}
 	const request = "GET / HTTP/1.1\r\nHost: a.test\r\nUser-Agent: reload-test\r\n\r\n"
 	// check reads one response and reports its body, or fails.
-	check := func(who string, br *bufio.Reader) (string, bool) {
+	// check reads one answer; closed says the server ended the connection
+	// after it (max_requests_per_connection), as it may.
+	check := func(who string, br *bufio.Reader) (got string, closed, ok bool) {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			fail("%s: reading the response: %v", who, err)
-			return "", false
+			return "", false, false
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		switch {
 		case err != nil:
 			fail("%s: reading the body: %v", who, err)
-			return "", false
+			return "", false, false
 		case resp.StatusCode != 200 || !bodies[string(body)]:
 			fail("%s: %d %q belongs to no valid version", who, resp.StatusCode, body)
-			return "", false
+			return "", false, false
 		}
 		answers.Add(1)
-		return string(body), true
+		return string(body), resp.Close, true
 	}
 	keepAliveSaw := make([]map[string]int, 3)
 	for i := range keepAliveSaw {
 		keepAliveSaw[i] = map[string]int{}
 		wg.Add(1)
-		go func() { // one connection for the whole test
+		go func() { // one connection until the server ends it
 			defer wg.Done()
 			who := fmt.Sprintf("keep-alive client %d", i)
-			nc, err := net.Dial("tcp", addr)
-			if err != nil {
-				fail("%s: dial: %v", who, err)
-				return
-			}
-			defer nc.Close()
-			br := bufio.NewReader(nc)
+			var nc net.Conn
+			var br *bufio.Reader
+			defer func() {
+				if nc != nil {
+					nc.Close()
+				}
+			}()
 			for {
+				if nc == nil {
+					var err error
+					if nc, err = net.Dial("tcp", addr); err != nil {
+						fail("%s: dial: %v", who, err)
+						return
+					}
+					br = bufio.NewReader(nc)
+				}
 				select {
 				case <-stop:
 					return
@@ -165,11 +175,15 @@ root = "wwwB"
 					fail("%s: write: %v", who, err)
 					return
 				}
-				body, ok := check(who, br)
+				body, closed, ok := check(who, br)
 				if !ok {
 					return
 				}
 				keepAliveSaw[i][body]++
+				if closed {
+					nc.Close()
+					nc = nil
+				}
 			}
 		}()
 	}
