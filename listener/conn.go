@@ -61,6 +61,7 @@ const maxDrain = 256 << 10
 var connPool = sync.Pool{New: func() any {
 	c := new(conn)
 	c.idleRead = c.tryIdleRead
+	c.w.sendMore = c.w.trySendMore
 	return c
 }}
 
@@ -106,6 +107,7 @@ func (s *server) serveConn(nc net.Conn) {
 		c.raw, _ = sc.SyscallConn()
 	}
 	c.fd = socketFD(c)
+	c.w.raw = c.raw
 	c.state.Store(stateIdle)
 	c.rd.Reset(nc, s.snap.Load().settings.Limits)
 	s.track(c, true)
@@ -164,7 +166,7 @@ func (c *conn) close() {
 	c.nc.Close()
 	c.rd.Release()
 	c.w.releaseBuffer()
-	c.w.req, c.w.conn, c.nc, c.srv, c.raw = nil, nil, nil, nil, nil
+	c.w.req, c.w.conn, c.w.raw, c.nc, c.srv, c.raw = nil, nil, nil, nil, nil, nil
 	connPool.Put(c)
 	s.sup.releaseSlot()
 	s.wg.Done()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
@@ -52,6 +53,7 @@ var kernelCopies atomic.Int64
 
 type responseWriter struct {
 	conn         net.Conn
+	raw          syscall.RawConn // the socket, for writes flagged MSG_MORE; may be nil
 	req          *parser.Request
 	writeTimeout time.Duration
 
@@ -67,15 +69,21 @@ type responseWriter struct {
 	// buf[off:] is what waits for the wire. Body bytes are appended after
 	// headRoom free bytes, so that the head, serialised last, can be put
 	// in front of them without moving the body.
-	buf       []byte
-	off       int
-	headBuf   []byte  // scratch for serialising the head
-	bufp      *[]byte // the pooled array behind buf, kept so returning it is free
-	vec       net.Buffers
-	vecStore  [2][]byte // vec's backing, so a writev allocates nothing
-	bodyBytes int64     // body bytes accepted from the handler
-	sent      int64     // bytes written to the connection
-	err       error     // first write error; later writes do nothing
+	buf      []byte
+	off      int
+	headBuf  []byte  // scratch for serialising the head
+	bufp     *[]byte // the pooled array behind buf, kept so returning it is free
+	vec      net.Buffers
+	vecStore [2][]byte // vec's backing, so a writev allocates nothing
+
+	// sendMore is trySendMore bound to this writer; morePending and
+	// moreErr are its input and result.
+	sendMore    func(fd uintptr) bool
+	morePending []byte
+	moreErr     error
+	bodyBytes   int64 // body bytes accepted from the handler
+	sent        int64 // bytes written to the connection
+	err         error // first write error; later writes do nothing
 }
 
 func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout time.Duration) {
@@ -323,7 +331,7 @@ func (w *responseWriter) sendFile(f *os.File, n int64) (int64, error) {
 	if err := w.sendHead(); err != nil {
 		return 0, err
 	}
-	if err := w.flush(); err != nil {
+	if err := w.flushMore(); err != nil {
 		return 0, err
 	}
 	kernelCopies.Add(1)
