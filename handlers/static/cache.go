@@ -28,8 +28,8 @@ import (
 //     sidecar probes, and the fstat on the fresh descriptor is compared
 //     with the entry, so what is sent always matches its ETag and length.
 //   - A directory remembers which of the index names exists in it.
-//   - Failures (404, 403) are not cached: a file that appears is served at
-//     once.
+//   - A name not found is remembered for revalidateAfter too, apart from
+//     the entries (misses.go); 403 and other failures are not cached.
 //
 // Staleness is bounded by revalidation, not by events: an entry is trusted
 // for revalidateAfter, then the next request that finds it claims it and
@@ -222,6 +222,9 @@ func (fl *files) openPath(name []byte, now time.Time) (*entry, *os.File, error) 
 	if e := fl.cache.getBytes(name); e != nil {
 		return fl.use(e, now)
 	}
+	if fl.misses.recent(name, now) {
+		return nil, nil, handlers.ErrNotFound
+	}
 	return fl.load(string(name), now)
 }
 
@@ -290,6 +293,9 @@ func (fl *files) stillCurrent(e *entry, now time.Time) bool {
 func (fl *files) load(name string, now time.Time) (*entry, *os.File, error) {
 	f, fi, err := openStat(fl.fsys, name)
 	if err != nil {
+		if err == handlers.ErrNotFound {
+			fl.misses.add(name, now)
+		}
 		return nil, nil, err
 	}
 	return fl.build(name, f, fi, now)

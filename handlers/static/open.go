@@ -13,10 +13,11 @@ import (
 // files is where a handler's files come from, and what it remembers about
 // them between requests.
 type files struct {
-	fsys  fileSystem
-	cache *fileCache
-	index []string         // the names that serve a directory; none for File
-	now   func() time.Time // the clock, nil for time.Now; tests move it
+	fsys   fileSystem
+	cache  *fileCache
+	misses missCache
+	index  []string         // the names that serve a directory; none for File
+	now    func() time.Time // the clock, nil for time.Now; tests move it
 }
 
 func (fl *files) clock() time.Time {
