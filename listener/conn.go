@@ -108,6 +108,7 @@ func (s *server) serveConn(nc net.Conn) {
 	}
 	c.fd = socketFD(c)
 	c.w.raw = c.raw
+	c.w.writeDeadline = time.Time{}
 	c.state.Store(stateIdle)
 	c.rd.Reset(nc, s.snap.Load().settings.Limits)
 	s.track(c, true)
@@ -206,7 +207,11 @@ func (c *conn) serveOne() step {
 	set = &snap.settings
 	c.rd.SetLimits(set.Limits)
 	start := time.Now()
-	c.nc.SetReadDeadline(start.Add(set.ReadHeaderTimeout))
+	if !c.rd.HeadBuffered() {
+		// Only a head still arriving needs the header deadline; most come
+		// whole in their first packet.
+		c.nc.SetReadDeadline(start.Add(set.ReadHeaderTimeout))
+	}
 	req, err := c.rd.ReadRequest()
 	snap = s.snap.Load() // the newest config serves this request
 	set = &snap.settings
@@ -217,7 +222,9 @@ func (c *conn) serveOne() step {
 	c.served++
 
 	// route and handle
-	c.nc.SetReadDeadline(time.Now().Add(set.IdleTimeout))
+	if req.ContentLength != 0 {
+		c.nc.SetReadDeadline(start.Add(set.IdleTimeout)) // for the body
+	}
 	if req.ExpectContinue {
 		req.Body.Continue = c.nc
 	}
@@ -290,7 +297,9 @@ func (c *conn) serveOne() step {
 		}
 		return stepClose
 	}
-	c.nc.SetReadDeadline(time.Now().Add(set.ReadHeaderTimeout))
+	if !req.Body.Done() {
+		c.nc.SetReadDeadline(time.Now().Add(set.ReadHeaderTimeout))
+	}
 	if !req.Body.Drain(maxDrain) {
 		return stepClose
 	}

@@ -1,9 +1,6 @@
 package listener
 
-import (
-	"syscall"
-	"time"
-)
+import "syscall"
 
 // flushMore writes what is pending flagged MSG_MORE when a file body
 // follows: the kernel then sends the head in the same segments as the
@@ -17,7 +14,7 @@ func (w *responseWriter) flushMore() error {
 	if w.err != nil {
 		return w.err
 	}
-	w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	w.armWrite()
 	w.morePending, w.moreErr = w.buf[w.off:], nil
 	err := w.raw.Write(w.sendMore)
 	if err == nil {

@@ -56,6 +56,9 @@ type responseWriter struct {
 	raw          syscall.RawConn // the socket, for writes flagged MSG_MORE; may be nil
 	req          *parser.Request
 	writeTimeout time.Duration
+	// writeDeadline is the connection's write deadline as last set; it
+	// outlives a request, and a new connection starts it at zero.
+	writeDeadline time.Time
 
 	header        parser.ResponseHeader
 	status        int
@@ -199,12 +202,24 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// armWrite gives the next write writeTimeout to make progress. The
+// deadline is moved only when it has fallen more than a tenth of
+// writeTimeout behind: the bound stays within 10% of the setting, and most
+// responses skip the timer update.
+func (w *responseWriter) armWrite() {
+	want := time.Now().Add(w.writeTimeout)
+	if want.Sub(w.writeDeadline) > w.writeTimeout/10 {
+		w.conn.SetWriteDeadline(want)
+		w.writeDeadline = want
+	}
+}
+
 // writeWith writes what is pending followed by p.
 func (w *responseWriter) writeWith(p []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	w.armWrite()
 	w.vecStore = [2][]byte{w.buf[w.off:], p}
 	w.vec = w.vecStore[:]
 	if w.pending() == 0 {
@@ -339,7 +354,7 @@ func (w *responseWriter) sendFile(f *os.File, n int64) (int64, error) {
 	lr := &io.LimitedReader{R: f}
 	for total < n {
 		lr.N = min(n-total, sendfileSlice)
-		w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+		w.armWrite()
 		// net.TCPConn.ReadFrom turns this into sendfile(2) (or splice).
 		copied, err := io.Copy(w.conn, lr)
 		total += copied
@@ -439,7 +454,7 @@ func (w *responseWriter) flush() error {
 	if w.pending() == 0 {
 		return nil
 	}
-	w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	w.armWrite()
 	n, err := w.conn.Write(w.buf[w.off:])
 	w.sent += int64(n)
 	w.buf, w.off = w.buf[:headRoom], headRoom

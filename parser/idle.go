@@ -1,5 +1,7 @@
 package parser
 
+import "bytes"
+
 // An idle keep-alive connection should cost next to nothing, so its reader
 // holds no buffer while it waits. The connection loop does the waiting
 // itself, with the socket's raw read, and uses these two calls so that a
@@ -36,3 +38,16 @@ func (rd *Reader) SetLimits(lim Limits) {
 	}
 	rd.lim = lim
 }
+
+// HeadBuffered reports whether the buffer holds the end of a request head,
+// so that ReadRequest will not need to read: the caller can skip arming a
+// header deadline.
+func (rd *Reader) HeadBuffered() bool {
+	b := rd.buf[rd.r:rd.w]
+	for i := 0; i < 2 && len(b) >= 2 && b[0] == '\r' && b[1] == '\n'; i++ {
+		b = b[2:] // leading empty lines, which ParseHead skips
+	}
+	return bytes.Contains(b, headEnd)
+}
+
+var headEnd = []byte("\r\n\r\n")
