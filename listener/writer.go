@@ -485,6 +485,11 @@ func (w *responseWriter) finish() error {
 	} else if w.contentLength >= 0 && w.bodyBytes < w.contentLength && !w.noBody {
 		w.closeAfter = true
 	}
+	if w.closeAfter {
+		// The connection closes right after: flagged MSG_MORE, the last
+		// bytes wait for the close and leave with the FIN in one segment.
+		return w.flushMore()
+	}
 	return w.flush()
 }
 
