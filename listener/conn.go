@@ -42,10 +42,13 @@ type conn struct {
 	idleErr  error
 	// idleUntil is when the current wait for a request times out.
 	idleUntil time.Time
-	rd        parser.Reader
-	w         responseWriter
-	state     atomic.Int32
-	served    int
+	// readDeadline is the socket's read deadline as this goroutine last
+	// set it (shutdown may move it sooner, from another goroutine).
+	readDeadline time.Time
+	rd           parser.Reader
+	w            responseWriter
+	state        atomic.Int32
+	served       int
 }
 
 const (
@@ -64,6 +67,31 @@ var connPool = sync.Pool{New: func() any {
 	c.w.sendMore = c.w.trySendMore
 	return c
 }}
+
+// setReadDeadline sets the socket's read deadline and remembers it.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.nc.SetReadDeadline(t)
+	c.readDeadline = t
+}
+
+// armHandoff bounds the wait for the next request by handoffAfter. A
+// deadline already set between three quarters of that and all of it is
+// left alone: on a busy connection the next request arrives long before,
+// and most requests then skip the timer update.
+func (c *conn) armHandoff(now time.Time) {
+	want := now.Add(handoffAfter)
+	if d := want.Sub(c.readDeadline); d < 0 || d > handoffAfter/4 {
+		c.setReadDeadline(want)
+	}
+}
+
+// remoteAddr is the client's address as text, for the logs.
+func (c *conn) remoteAddr() string {
+	if c.remote == "" {
+		c.remote = c.nc.RemoteAddr().String()
+	}
+	return c.remote
+}
 
 // waitIdle waits for the next request's first bytes holding no buffer: the
 // read is tried with a pooled buffer, and when the socket has nothing the
@@ -101,7 +129,8 @@ func (c *conn) tryIdleRead(fd uintptr) bool {
 func (s *server) serveConn(nc net.Conn) {
 	c := connPool.Get().(*conn)
 	c.srv, c.nc, c.served = s, nc, 0
-	c.remote = nc.RemoteAddr().String()
+	c.remote = "" // formatted on first use: most connections never need it
+	c.readDeadline = time.Time{}
 	c.raw = nil
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
@@ -148,7 +177,7 @@ func (c *conn) run() {
 
 // waitParked is the long idle wait, on a fresh goroutine.
 func (c *conn) waitParked() {
-	c.nc.SetReadDeadline(c.idleUntil)
+	c.setReadDeadline(c.idleUntil)
 	if c.state.Load() == stateClosing {
 		c.close() // shutdown claimed the connection before the deadline moved
 		return
@@ -187,7 +216,11 @@ func (c *conn) serveOne() step {
 		}
 		now := time.Now()
 		c.idleUntil = now.Add(wait)
-		c.nc.SetReadDeadline(now.Add(min(wait, handoffAfter)))
+		if wait > handoffAfter {
+			c.armHandoff(now)
+		} else {
+			c.setReadDeadline(now.Add(wait))
+		}
 		c.w.releaseBuffer()
 		if err := c.waitIdle(); err != nil {
 			if wait > handoffAfter && errors.Is(err, os.ErrDeadlineExceeded) && c.state.Load() == stateIdle {
@@ -210,7 +243,7 @@ func (c *conn) serveOne() step {
 	if !c.rd.HeadBuffered() {
 		// Only a head still arriving needs the header deadline; most come
 		// whole in their first packet.
-		c.nc.SetReadDeadline(start.Add(set.ReadHeaderTimeout))
+		c.setReadDeadline(start.Add(set.ReadHeaderTimeout))
 	}
 	req, err := c.rd.ReadRequest()
 	snap = s.snap.Load() // the newest config serves this request
@@ -223,7 +256,7 @@ func (c *conn) serveOne() step {
 
 	// route and handle
 	if req.ContentLength != 0 {
-		c.nc.SetReadDeadline(start.Add(set.IdleTimeout)) // for the body
+		c.setReadDeadline(start.Add(set.IdleTimeout)) // for the body
 	}
 	if req.ExpectContinue {
 		req.Body.Continue = c.nc
@@ -278,7 +311,7 @@ func (c *conn) serveOne() step {
 		werr = w.finish()
 	}
 	if snap.access != nil {
-		snap.access.Log(uint32(c.fd), c.remote, site, req, w.status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
 	}
 	if werr != nil {
 		c.logConnError("writing response", werr)
@@ -298,7 +331,7 @@ func (c *conn) serveOne() step {
 		return stepClose
 	}
 	if !req.Body.Done() {
-		c.nc.SetReadDeadline(time.Now().Add(set.ReadHeaderTimeout))
+		c.setReadDeadline(time.Now().Add(set.ReadHeaderTimeout))
 	}
 	if !req.Body.Drain(maxDrain) {
 		return stepClose
@@ -347,10 +380,10 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 		return
 	}
 	if snap.access != nil {
-		snap.access.Log(uint32(c.fd), c.remote, "", nil, status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.fd), c.remoteAddr(), "", nil, status, w.sent, time.Since(start))
 	}
 	if ce := c.srv.log.Check(zap.DebugLevel, "request refused"); ce != nil {
-		ce.Write(zap.String("remote", c.remote), zap.Int("status", status), zap.Error(err))
+		ce.Write(zap.String("remote", c.remoteAddr()), zap.Int("status", status), zap.Error(err))
 	}
 	c.lingerClose()
 }
@@ -373,9 +406,9 @@ func (c *conn) lingerClose() {
 func (c *conn) logConnError(what string, err error) {
 	if isExpectedNetError(err) {
 		if ce := c.srv.log.Check(zap.DebugLevel, what); ce != nil {
-			ce.Write(zap.String("remote", c.remote), zap.Error(err))
+			ce.Write(zap.String("remote", c.remoteAddr()), zap.Error(err))
 		}
 		return
 	}
-	c.srv.log.Warn(what, zap.String("remote", c.remote), zap.Error(err))
+	c.srv.log.Warn(what, zap.String("remote", c.remoteAddr()), zap.Error(err))
 }
