@@ -46,6 +46,13 @@ func serveSpec(t *testing.T, toml string, files map[string]string) *site {
 	if err := os.WriteFile(conf, []byte("[server]\naccess_log = \"off\"\n"+toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return &site{t: t, addr: serveConfigFile(t, conf)}
+}
+
+// serveConfigFile starts the server in-process from the config file conf,
+// stops it when the test ends, and returns the address it listens on.
+func serveConfigFile(t *testing.T, conf string) string {
+	t.Helper()
 	cfg, err := config.Load(conf)
 	if err != nil {
 		t.Fatal(err)
@@ -60,10 +67,10 @@ func serveSpec(t *testing.T, toml string, files map[string]string) *site {
 		a.sup.Shutdown(ctx)
 	})
 	for _, addr := range a.sup.Addrs() {
-		return &site{t: t, addr: addr.String()}
+		return addr.String()
 	}
 	t.Fatal("no listener")
-	return nil
+	return ""
 }
 
 // raw sends raw bytes on a new connection and reads one response.

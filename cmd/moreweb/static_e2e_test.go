@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -19,8 +18,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/moreweb/moreweb/config"
 )
 
 // These tests hold handlers/static to issue 4 over real loopback sockets,
@@ -55,24 +52,7 @@ func startStaticSite(t *testing.T, dir string) string {
 	if err := os.WriteFile(conf, []byte(staticConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := start(cfg, func() (*config.Config, error) { return config.Load(conf) }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		a.sup.Shutdown(ctx)
-	})
-	for _, addr := range a.sup.Addrs() {
-		return addr.String()
-	}
-	t.Fatal("no listener")
-	return ""
+	return serveConfigFile(t, conf)
 }
 
 func writeSiteFile(t *testing.T, dir, name string, content []byte) {
