@@ -11,6 +11,7 @@
 # non-zero at the first mismatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib-site.sh
 
 mib=${1:-64}
 work=$(mktemp -d)
@@ -24,27 +25,11 @@ trap cleanup EXIT
 go build -o "$work/moreweb" ./cmd/moreweb
 mkdir -p "$work/conf/site" "$work/dl"
 head -c $((mib << 20)) /dev/urandom >"$work/conf/site/big.bin"
-port=$((20000 + RANDOM % 20000))
-cat >"$work/conf/site.toml" <<EOF
-[server]
-access_log = "off"
-
-[[listener]]
-name = "web"
-address = "127.0.0.1:$port"
-
-[[vhost]]
-hosts = ["localhost"]
-default = true
-root = "site"
-EOF
+write_site_config "$work/conf/site.toml"
 "$work/moreweb" -c "$work/conf/site.toml" 2>"$work/server.log" &
 server_pid=$!
 URL="http://127.0.0.1:$port/big.bin"
-for _ in $(seq 100); do
-  curl -fs -o /dev/null -r 0-0 "$URL" && break
-  sleep 0.1
-done
+wait_until_serving "$URL"
 cd "$work/dl"
 src=$work/conf/site/big.bin
 size=$(stat -c %s "$src")

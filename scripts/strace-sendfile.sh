@@ -17,6 +17,7 @@
 # large body did not go by sendfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib-site.sh
 
 mib=${1:-64}
 work=$(mktemp -d)
@@ -35,29 +36,13 @@ go build -o "$work/moreweb" ./cmd/moreweb
 mkdir -p "$work/conf/site"
 head -c $((mib << 20)) /dev/urandom >"$work/conf/site/big.bin"
 printf 'body { color: #333; }\n' >"$work/conf/site/small.css"
-port=$((20000 + RANDOM % 20000))
 # The config directory is watched (inotify): the trace is written elsewhere.
-cat >"$work/conf/site.toml" <<EOF
-[server]
-access_log = "off"
-
-[[listener]]
-name = "web"
-address = "127.0.0.1:$port"
-
-[[vhost]]
-hosts = ["localhost"]
-default = true
-root = "site"
-EOF
+write_site_config "$work/conf/site.toml"
 
 strace -f -yy -e trace=sendfile,splice,read,write,pread64,openat -o "$work/trace" \
   "$work/moreweb" -c "$work/conf/site.toml" 2>"$work/server.log" &
 strace_pid=$!
-for _ in $(seq 100); do
-  curl -fs -o /dev/null "http://127.0.0.1:$port/small.css" && break
-  sleep 0.1
-done
+wait_until_serving "http://127.0.0.1:$port/small.css"
 
 # fetch PATH: downloads it, checks it and summarises the trace lines it caused.
 fetch() {

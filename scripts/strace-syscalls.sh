@@ -12,6 +12,7 @@
 # counted. Needs strace and curl (apt-get install -y strace curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib-site.sh
 
 work=$(mktemp -d)
 server_pid=""
@@ -38,27 +39,11 @@ touch -d '1 hour ago' "$work/site"/*.* "$work/site/css"/*
 # ctime): until then a small file is opened per request, not held in memory.
 sleep 2.5
 
-port=$((20000 + RANDOM % 20000))
-cat >"$work/site.toml" <<EOF
-[server]
-access_log = "off"
-
-[[listener]]
-name = "web"
-address = "127.0.0.1:$port"
-
-[[vhost]]
-hosts = ["localhost"]
-default = true
-root = "site"
-EOF
+write_site_config "$work/site.toml"
 
 "$bin" -c "$work/site.toml" 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 50); do
-  curl -fs -o /dev/null "http://127.0.0.1:$port/" && break
-  sleep 0.1
-done
+wait_until_serving "http://127.0.0.1:$port/"
 
 count() { # path: prints one line of per-request counts
   local path=$1 url="http://127.0.0.1:$port$1"
