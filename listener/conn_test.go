@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -427,21 +426,6 @@ func TestReloadWithUnbindableAddressChangesNothing(t *testing.T) {
 	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if _, body := c.response("GET"); body != "v1" {
 		t.Fatalf("after failed reload on %s: %q", taken, body)
-	}
-}
-
-func TestMaxRequestsPerConnection(t *testing.T) {
-	ts := startServer(t, testRouter{"": echoPath}, nil)
-	snap := *ts.sup.servers[ts.cfg.Listeners[0].Address].snap.Load()
-	snap.settings.MaxRequestsPerConn = 2
-	ts.sup.servers[ts.cfg.Listeners[0].Address].snap.Store(&snap)
-	c := ts.dial(t)
-	for i := 1; i <= 2; i++ {
-		c.send("GET /" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, _ := c.response("GET")
-		if resp.Close != (i == 2) {
-			t.Fatalf("request %d: close=%v", i, resp.Close)
-		}
 	}
 }
 

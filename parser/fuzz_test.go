@@ -104,7 +104,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		stream := string(data) + sentinel
 		var r Request
-		n, headErr := ParseHead(data, &r, &fuzzLimits)
+		_, headErr := ParseHead(data, &r, &fuzzLimits)
 		if headErr != nil && headErr != ErrNeedMore && statusOf(headErr) <= 0 {
 			t.Fatalf("ParseHead refused with %T %v, want *Error", headErr, headErr)
 		}
@@ -116,7 +116,7 @@ func FuzzParseRequest(f *testing.F) {
 				t.Fatalf("ParseHead with %+v: %v", tiny, err)
 			}
 		}
-		n, headErr = ParseHead(data, &r, &fuzzLimits)
+		n, headErr := ParseHead(data, &r, &fuzzLimits)
 
 		whole := readFirst(stream, 0)
 

@@ -163,5 +163,3 @@ func readAll(b *Body) ([]byte, error) {
 		}
 	}
 }
-
-func repeat(s string, n int) string { return strings.Repeat(s, n) }
