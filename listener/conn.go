@@ -138,6 +138,7 @@ func (s *server) serveConn(nc net.Conn) {
 	c.fd = socketFD(c)
 	c.w.raw = c.raw
 	c.w.writeDeadline = time.Time{}
+	c.w.unsentCapped = false
 	c.state.Store(stateIdle)
 	c.rd.Reset(nc, s.snap.Load().settings.Limits)
 	s.track(c, true)

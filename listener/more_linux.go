@@ -48,3 +48,30 @@ func (w *responseWriter) trySendMore(fd uintptr) bool {
 	}
 	return true
 }
+
+// unsentLimit caps how much of a file body may wait in the socket unsent
+// (TCP_NOTSENT_LOWAT). Without a cap, sendfile fills the whole send buffer,
+// and every window update from a slow reader makes the kernel transmit that
+// backlog in the reader's own softirq: on loopback the client's core pays
+// for the server's sends. With the cap the sends stay on the server's core,
+// and on a real link the server merely refills the socket more often. A
+// 64 MiB download with wrk: 1.8x the throughput, from 1.0x nginx's; 16 and
+// 32 KiB measured the same, 64 KiB gave back a third of the gain.
+const unsentLimit = 32 << 10
+
+// capUnsent sets unsentLimit on the socket, once per connection, before
+// its first sendfile body; small responses never pay the system call.
+func (w *responseWriter) capUnsent() {
+	if w.raw == nil {
+		return
+	}
+	// Best effort: without the option the body is still sent, only less
+	// evenly.
+	_ = w.raw.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, unsentLimit)
+	})
+}
+
+// tcpNotSentLowat is TCP_NOTSENT_LOWAT from linux/tcp.h, which package
+// syscall does not name.
+const tcpNotSentLowat = 25

@@ -6,3 +6,5 @@ package listener
 func (w *responseWriter) flushMore() error { return w.flush() }
 
 func (w *responseWriter) trySendMore(fd uintptr) bool { return true }
+
+func (w *responseWriter) capUnsent() {}

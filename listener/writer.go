@@ -59,6 +59,9 @@ type responseWriter struct {
 	// writeDeadline is the connection's write deadline as last set; it
 	// outlives a request, and a new connection starts it at zero.
 	writeDeadline time.Time
+	// unsentCapped says the socket's unsent backlog is already capped
+	// (capUnsent); like writeDeadline it lasts as long as the connection.
+	unsentCapped bool
 
 	header        parser.ResponseHeader
 	status        int
@@ -350,6 +353,10 @@ func (w *responseWriter) sendFile(f *os.File, n int64) (int64, error) {
 		return 0, err
 	}
 	kernelCopies.Add(1)
+	if !w.unsentCapped {
+		w.unsentCapped = true
+		w.capUnsent()
+	}
 	var total int64
 	lr := &io.LimitedReader{R: f}
 	for total < n {
