@@ -213,7 +213,9 @@ func (c *conn) serveOne() step {
 	if c.rd.Buffered() == 0 {
 		wait := set.IdleTimeout
 		if c.served == 0 {
-			wait = set.ReadHeaderTimeout
+			// Under deferred accepts a new connection with nothing to
+			// read has already been silent in the kernel that long.
+			wait = set.ReadHeaderTimeout - set.deferral
 		}
 		now := time.Now()
 		c.idleUntil = now.Add(wait)

@@ -32,6 +32,20 @@ type Settings struct {
 	ShutdownTimeout    time.Duration
 	Limits             parser.Limits
 	MaxRequestsPerConn int // 0: no cap
+	// deferral is how long a silent new connection may already have
+	// waited in the kernel before it was accepted (acceptDeferral), or 0
+	// when the listeners do not defer accepts.
+	deferral time.Duration
+}
+
+// deferralFor says whether listeners defer accepts under this header
+// timeout: only when it leaves room for the deferral, so that a silent
+// connection is still closed read_header_timeout after it connected.
+func deferralFor(readHeaderTimeout time.Duration) time.Duration {
+	if acceptDeferral > 0 && readHeaderTimeout >= 2*acceptDeferral {
+		return acceptDeferral
+	}
+	return 0
 }
 
 // SettingsFrom takes the connection settings out of a config.
@@ -52,6 +66,7 @@ func SettingsFrom(s *config.Server) Settings {
 		ShutdownTimeout:    s.ShutdownTimeout,
 		Limits:             lim,
 		MaxRequestsPerConn: s.MaxRequestsPerConnection,
+		deferral:           deferralFor(s.ReadHeaderTimeout),
 	}
 }
 

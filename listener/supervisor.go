@@ -105,9 +105,15 @@ func (sup *Supervisor) Apply(cfg *config.Config, routers map[string]Router, acce
 	}
 
 	// Nothing can fail from here on: switch.
+	for _, ln := range bound {
+		deferAccept(ln, settings.deferral > 0)
+	}
 	for _, l := range cfg.Listeners {
 		snap := &snapshot{name: l.Name, router: routers[l.Name], settings: settings, pages: pages, access: access}
 		if s, ok := sup.servers[l.Address]; ok {
+			if s.snap.Load().settings.deferral != settings.deferral {
+				deferAccept(s.ln, settings.deferral > 0)
+			}
 			s.snap.Store(snap)
 			continue
 		}
