@@ -265,7 +265,8 @@ func (c *conn) serveOne() step {
 		req.Body.Continue = c.nc
 	}
 	w := &c.w
-	w.reset(c.nc, req, set.WriteTimeout)
+	req.Received = start
+	w.reset(c.nc, req, set.WriteTimeout, start)
 	keepAlive := req.KeepAlive && !s.draining.Load() &&
 		(set.MaxRequestsPerConn <= 0 || c.served < set.MaxRequestsPerConn)
 	if !keepAlive || req.ContentLength > maxDrain {
@@ -308,7 +309,7 @@ func (c *conn) serveOne() step {
 		// A header value with CR or LF would split the response; the
 		// site gets a 500 instead, and nothing of what it set is sent.
 		s.log.Error("handler set an invalid header field", zap.String("site", site))
-		w.reset(c.nc, req, set.WriteTimeout)
+		w.reset(c.nc, req, set.WriteTimeout, time.Now())
 		w.closeAfter = true
 		snap.pages.Write(w, req, 500)
 		werr = w.finish()
@@ -375,7 +376,7 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 		return
 	}
 	w := &c.w
-	w.reset(c.nc, nil, snap.settings.WriteTimeout)
+	w.reset(c.nc, nil, snap.settings.WriteTimeout, time.Now())
 	w.closeAfter = true
 	snap.pages.Write(w, nil, status)
 	if err := w.finish(); err != nil {

@@ -59,6 +59,11 @@ type responseWriter struct {
 	// writeDeadline is the connection's write deadline as last set; it
 	// outlives a request, and a new connection starts it at zero.
 	writeDeadline time.Time
+	// received is when the request arrived; it dates the response.
+	// firstArm is the same instant until the first write deadline is set
+	// from it, then zero: one clock read serves the whole small response.
+	received time.Time
+	firstArm time.Time
 	// unsentCapped says the socket's unsent backlog is already capped
 	// (capUnsent); like writeDeadline it lasts as long as the connection.
 	unsentCapped bool
@@ -92,8 +97,12 @@ type responseWriter struct {
 	err         error // first write error; later writes do nothing
 }
 
-func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout time.Duration) {
+func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout time.Duration, received time.Time) {
 	w.conn = conn
+	w.received, w.firstArm = received, received
+	if req != nil && req.ContentLength != 0 {
+		w.firstArm = time.Time{} // reading a body may have taken a while
+	}
 	w.req = req
 	w.writeTimeout = writeTimeout
 	w.header.Reset()
@@ -210,7 +219,13 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // writeTimeout behind: the bound stays within 10% of the setting, and most
 // responses skip the timer update.
 func (w *responseWriter) armWrite() {
-	want := time.Now().Add(w.writeTimeout)
+	now := w.firstArm
+	if now.IsZero() {
+		now = time.Now()
+	} else {
+		w.firstArm = time.Time{}
+	}
+	want := now.Add(w.writeTimeout)
 	if want.Sub(w.writeDeadline) > w.writeTimeout/10 {
 		w.conn.SetWriteDeadline(want)
 		w.writeDeadline = want
@@ -425,7 +440,7 @@ func (w *responseWriter) sendHead() error {
 
 func (w *responseWriter) appendHead(dst []byte) []byte {
 	dst = parser.AppendStatusLine(dst, w.status)
-	dst = parser.AppendDate(dst, time.Now())
+	dst = parser.AppendDate(dst, w.received)
 	if !w.header.Has("X-Content-Type-Options") {
 		dst = append(dst, "X-Content-Type-Options: nosniff\r\n"...)
 	}

@@ -1,5 +1,7 @@
 package parser
 
+import "time"
+
 // Limits bound what one request may make the server hold or read. Each has
 // the status the RFCs name for exceeding it.
 type Limits struct {
@@ -101,6 +103,11 @@ type Request struct {
 
 	// Body reads the request body; it is always non-nil after ReadRequest.
 	Body *Body
+
+	// Received is when the head began to arrive, set by the server that
+	// read it (zero when unknown). Handlers may take it as "now": it
+	// spares them a clock read per request.
+	Received time.Time
 
 	pathBuf []byte // backing store for Path when it differs from RawPath
 }

@@ -70,7 +70,11 @@ func (h *ResponseHeader) Has(name string) bool {
 }
 
 // Del removes every field named name.
-func (h *ResponseHeader) Del(name string) { h.delFrom(0, CanonicalName(name)) }
+func (h *ResponseHeader) Del(name string) {
+	if len(h.fields) > 0 { // most deletions find an empty header
+		h.delFrom(0, CanonicalName(name))
+	}
+}
 
 func (h *ResponseHeader) delFrom(start int, name string) {
 	out := h.fields[:start]

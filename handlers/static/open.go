@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/parser"
 )
 
 // files is where a handler's files come from, and what it remembers about
@@ -20,9 +21,14 @@ type files struct {
 	now    func() time.Time // the clock, nil for time.Now; tests move it
 }
 
-func (fl *files) clock() time.Time {
+// clock is the time for r: the test clock, else when r arrived (a
+// request is served within moments of that), else the time now.
+func (fl *files) clock(r *parser.Request) time.Time {
 	if fl.now != nil {
 		return fl.now()
+	}
+	if !r.Received.IsZero() {
+		return r.Received
 	}
 	return time.Now()
 }

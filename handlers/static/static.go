@@ -110,7 +110,7 @@ func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 	if !ok {
 		return handlers.ErrNotFound
 	}
-	now := s.clock()
+	now := s.clock(r)
 	e, f, err := s.openPath(name, now)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ type fileHandler struct {
 }
 
 func (h *fileHandler) Serve(w handlers.ResponseWriter, r *parser.Request) error {
-	now := h.clock()
+	now := h.clock(r)
 	e, f, err := h.openName(h.path, now)
 	if err != nil {
 		return err
