@@ -191,3 +191,40 @@ func TestAllocsDoNotGrowWithFileSize(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStaticSmallFileParallel serves one hot file from every P at
+// once: cache hits must not contend, so ns/op falls as -cpu grows.
+func BenchmarkStaticSmallFileParallel(b *testing.B) {
+	s := benchSite(b, map[string]string{"style.css": strings.Repeat("x", 1024)})
+	raw := "GET /style.css HTTP/1.1\nHost: example.com\n\n"
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := handlertest.Request(b, raw)
+		w := &discardWriter{}
+		for pb.Next() {
+			w.reset()
+			if err := s.Serve(w, req); err != nil || w.status != 200 {
+				b.Errorf("status %d, %v", w.status, err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkStaticMissParallel is the same for a hot missing name.
+func BenchmarkStaticMissParallel(b *testing.B) {
+	s := benchSite(b, map[string]string{"style.css": "x"})
+	raw := "GET /missing.css HTTP/1.1\nHost: example.com\n\n"
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := handlertest.Request(b, raw)
+		w := &discardWriter{}
+		for pb.Next() {
+			w.reset()
+			if err := s.Serve(w, req); err != handlers.ErrNotFound {
+				b.Errorf("got %v, want ErrNotFound", err)
+				return
+			}
+		}
+	})
+}

@@ -2,11 +2,13 @@ package static
 
 import (
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/moreweb/moreweb/handlers"
 )
@@ -57,13 +59,22 @@ import (
 // interval.
 //
 // The cache is bounded in entries and in bytes of content. When full, it
-// evicts the least recently validated of a few entries sampled from the map
+// evicts the least recently validated of a few entries sampled at random
 // (hot entries are revalidated every interval, cold ones are not), so a hit
 // updates nothing shared.
+//
+// Lookups take no lock: the entries live in a sync.Map, whose reads are
+// lock-free, so connections on different cores never wait for one another
+// on a hit (an RWMutex read lock, by contrast, bounces one counter between
+// cores: 15 ns against 6 per lookup on two cores). Writers — a load, a
+// revalidation that found a change, an eviction — serialise on mu, which
+// also guards the bookkeeping.
 type fileCache struct {
-	mu         sync.RWMutex
-	entries    map[string]*entry
-	bytes      int64 // sum of len(body) over entries
+	entries sync.Map // name -> *entry
+
+	mu         sync.Mutex
+	slots      []*entry // every published entry, for sampling; entry.slot indexes it
+	bytes      int64    // sum of len(body) over entries
 	maxEntries int
 	maxBytes   int64
 }
@@ -112,6 +123,8 @@ type entry struct {
 	coding string     // the coding its extension names, if any
 
 	checked atomic.Int64 // UnixNano: when it was last known to match the file
+
+	slot int // index in fileCache.slots, under fileCache.mu
 }
 
 // fileID is what changes when a file is rewritten or replaced; the ETag is
@@ -131,23 +144,23 @@ func idOf(fi fs.FileInfo) fileID {
 }
 
 func newFileCache(maxEntries int, maxBytes int64) *fileCache {
-	return &fileCache{entries: make(map[string]*entry), maxEntries: maxEntries, maxBytes: maxBytes}
+	return &fileCache{maxEntries: maxEntries, maxBytes: maxBytes}
 }
 
-// getBytes looks name up without allocating (the conversion in a map index
-// does not copy).
+// getBytes looks name up without allocating: the map only compares the
+// key, so a string viewing name's bytes is enough.
 func (c *fileCache) getBytes(name []byte) *entry {
-	c.mu.RLock()
-	e := c.entries[string(name)]
-	c.mu.RUnlock()
-	return e
+	if len(name) == 0 {
+		return c.get("")
+	}
+	return c.get(unsafe.String(&name[0], len(name)))
 }
 
 func (c *fileCache) get(name string) *entry {
-	c.mu.RLock()
-	e := c.entries[name]
-	c.mu.RUnlock()
-	return e
+	if v, ok := c.entries.Load(name); ok {
+		return v.(*entry)
+	}
+	return nil
 }
 
 // put publishes e, replacing any entry for its name, and evicts until the
@@ -155,12 +168,17 @@ func (c *fileCache) get(name string) *entry {
 func (c *fileCache) put(e *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.entries[e.name]; ok {
+	if old := c.get(e.name); old != nil {
 		c.bytes -= int64(len(old.body))
+		e.slot = old.slot
+		c.slots[e.slot] = e
+	} else {
+		e.slot = len(c.slots)
+		c.slots = append(c.slots, e)
 	}
-	c.entries[e.name] = e
+	c.entries.Store(e.name, e)
 	c.bytes += int64(len(e.body))
-	for len(c.entries) > c.maxEntries || c.bytes > c.maxBytes {
+	for len(c.slots) > c.maxEntries || c.bytes > c.maxBytes {
 		if !c.evictLocked(e) {
 			break
 		}
@@ -168,34 +186,48 @@ func (c *fileCache) put(e *entry) {
 }
 
 // evictLocked drops the least recently validated of evictSample entries
-// other than keep, and reports whether there was one. Map iteration starts
-// at a random place, which makes the sample random enough.
+// picked at random, other than keep, and reports whether there was one.
 func (c *fileCache) evictLocked(keep *entry) bool {
 	var victim *entry
-	n := 0
-	for _, e := range c.entries {
+	for range evictSample {
+		e := c.slots[rand.IntN(len(c.slots))]
 		if e == keep {
 			continue
 		}
 		if victim == nil || e.checked.Load() < victim.checked.Load() {
 			victim = e
 		}
-		if n++; n == evictSample {
-			break
+	}
+	if victim == nil {
+		if len(c.slots) == 1 { // keep alone is over the bounds
+			return false
+		}
+		victim = c.slots[0]
+		if victim == keep {
+			victim = c.slots[1]
 		}
 	}
-	if victim == nil { // keep alone is over the bounds
-		return false
-	}
-	delete(c.entries, victim.name)
-	c.bytes -= int64(len(victim.body))
+	c.removeLocked(victim)
 	return true
+}
+
+// removeLocked unpublishes e, which must be published.
+func (c *fileCache) removeLocked(e *entry) {
+	c.entries.CompareAndDelete(e.name, e)
+	last := c.slots[len(c.slots)-1]
+	c.slots[e.slot] = last
+	last.slot = e.slot
+	c.slots[len(c.slots)-1] = nil
+	c.slots = c.slots[:len(c.slots)-1]
+	c.bytes -= int64(len(e.body))
 }
 
 // clear empties the cache.
 func (c *fileCache) clear() {
 	c.mu.Lock()
-	clear(c.entries)
+	c.entries.Clear()
+	clear(c.slots)
+	c.slots = c.slots[:0]
 	c.bytes = 0
 	c.mu.Unlock()
 }
@@ -203,17 +235,16 @@ func (c *fileCache) clear() {
 // drop removes e, unless its name has a newer entry already.
 func (c *fileCache) drop(e *entry) {
 	c.mu.Lock()
-	if c.entries[e.name] == e {
-		delete(c.entries, e.name)
-		c.bytes -= int64(len(e.body))
+	if c.get(e.name) == e {
+		c.removeLocked(e)
 	}
 	c.mu.Unlock()
 }
 
 func (c *fileCache) len() (entries int, bytes int64) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries), c.bytes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.slots), c.bytes
 }
 
 // openPath is openName for a name that checkPath returned as bytes: a hit

@@ -3,6 +3,7 @@ package static
 import (
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // missCache remembers, for revalidateAfter, names that were not found, so
@@ -11,27 +12,36 @@ import (
 // a changed file: a file that appears is served within a second. Kept apart
 // from the file cache so that a flood of random missing names can never
 // evict the entries of files that exist; when full it simply starts over.
+//
+// Like the file cache, lookups take no lock (sync.Map); adds serialise on mu.
 type missCache struct {
-	mu    sync.RWMutex
-	names map[string]int64 // name -> UnixNano of the failed open
+	names sync.Map // name -> int64, UnixNano of the failed open
+
+	mu    sync.Mutex
+	count int // names added since the last start-over
 }
 
 const maxMisses = 1024
 
 // recent reports whether name was missing less than revalidateAfter ago.
-// Indexing with string(name) does not allocate.
+// The lookup only compares the key, so a string viewing name's bytes does
+// not need a copy.
 func (m *missCache) recent(name []byte, now time.Time) bool {
-	m.mu.RLock()
-	t, ok := m.names[string(name)]
-	m.mu.RUnlock()
-	return ok && now.UnixNano()-t < int64(revalidateAfter)
+	if len(name) == 0 {
+		return false
+	}
+	v, ok := m.names.Load(unsafe.String(&name[0], len(name)))
+	return ok && now.UnixNano()-v.(int64) < int64(revalidateAfter)
 }
 
 func (m *missCache) add(name string, now time.Time) {
 	m.mu.Lock()
-	if m.names == nil || len(m.names) >= maxMisses {
-		m.names = make(map[string]int64, 64)
+	if m.count >= maxMisses {
+		m.names.Clear()
+		m.count = 0
 	}
-	m.names[name] = now.UnixNano()
+	if _, loaded := m.names.Swap(name, now.UnixNano()); !loaded {
+		m.count++
+	}
 	m.mu.Unlock()
 }
