@@ -90,6 +90,7 @@ func (p *idlePoller) watch() {
 			ok := c != nil && p.takeLocked(c)
 			p.mu.Unlock()
 			if ok {
+				c.drained = false // readable, whatever its last read saw
 				go c.run()
 			}
 		}
