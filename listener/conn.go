@@ -56,9 +56,6 @@ type conn struct {
 	readyTimeoutFn func()
 	readySeq       atomic.Uint32
 	inReadySet     bool
-	// drained says the last idle read left the socket empty, and no other
-	// read has taken from it since.
-	drained bool
 	// idleUntil is when the current wait for a request times out.
 	idleUntil time.Time
 	// readDeadline is the socket's read deadline as this goroutine last
@@ -142,18 +139,11 @@ func (c *conn) waitIdle(until time.Time) error {
 // own.
 func (c *conn) waitReady(d *readyDispatcher, until time.Time) error {
 	for {
-		// A socket this goroutine drained has no request yet unless an
-		// event has come since; then the read is skipped, which saves the
-		// read that would find nothing on nearly every keep-alive wait.
-		if !c.drained || c.ready.Load() != readyNone {
-			if err := c.raw.Control(c.idleReadOnce); err != nil {
-				return err
-			}
-			if c.idleErr != syscall.EAGAIN && c.idleErr != syscall.EINTR {
-				return nil
-			}
-		} else {
-			c.rd.Release() // the buffer goes back to the pool while we wait
+		if err := c.raw.Control(c.idleReadOnce); err != nil {
+			return err
+		}
+		if c.idleErr != syscall.EAGAIN && c.idleErr != syscall.EINTR {
+			return nil
 		}
 		if c.state.Load() == stateClosing {
 			return os.ErrDeadlineExceeded
@@ -161,17 +151,12 @@ func (c *conn) waitReady(d *readyDispatcher, until time.Time) error {
 		if err := d.wait(c, until); err != nil {
 			return err
 		}
-		c.drained = false // woken: there is something to read
 	}
 }
 
 // tryIdleReadOnce is waitReady's read, bound once per connection.
 func (c *conn) tryIdleReadOnce(fd uintptr) {
-	space := c.rd.Space()
-	c.idleN, c.idleErr = syscall.Read(int(fd), space)
-	// Fewer bytes than asked for means the socket is empty now; any later
-	// bytes bring an edge-triggered event.
-	c.drained = c.idleErr == nil && c.idleN < len(space) || c.idleErr == syscall.EAGAIN
+	c.idleN, c.idleErr = syscall.Read(int(fd), c.rd.Space())
 	if c.idleErr == syscall.EAGAIN || c.idleErr == syscall.EINTR {
 		c.rd.Release()
 	}
@@ -196,7 +181,6 @@ func (s *server) serveConn(nc net.Conn) {
 	c.readDeadline = time.Time{}
 	c.ready.Store(readyNone)
 	c.inReadySet = false
-	c.drained = false
 	c.raw = nil
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
@@ -311,7 +295,6 @@ func (c *conn) serveOne() step {
 	c.rd.SetLimits(set.Limits)
 	start := time.Now()
 	if !c.rd.HeadBuffered() {
-		c.drained = false // the parser reads on, maybe not to the end
 		// Only a head still arriving needs the header deadline; most come
 		// whole in their first packet.
 		c.setReadDeadline(start.Add(set.ReadHeaderTimeout))
@@ -327,7 +310,6 @@ func (c *conn) serveOne() step {
 
 	// route and handle
 	if req.ContentLength != 0 {
-		c.drained = false                             // so may the body's reads
 		c.setReadDeadline(start.Add(set.IdleTimeout)) // for the body
 	}
 	if req.ExpectContinue {

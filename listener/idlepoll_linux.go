@@ -90,7 +90,6 @@ func (p *idlePoller) watch() {
 			ok := c != nil && p.takeLocked(c)
 			p.mu.Unlock()
 			if ok {
-				c.drained = false // readable, whatever its last read saw
 				go c.run()
 			}
 		}
