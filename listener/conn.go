@@ -40,22 +40,6 @@ type conn struct {
 	idleRead func(fd uintptr) bool
 	idleN    int
 	idleErr  error
-	// idleReadOnce is tryIdleReadOnce bound to this conn.
-	idleReadOnce func(fd uintptr)
-	// ready, wake, readyTimer, readySeq and inReadySet are this
-	// connection's side of the ready dispatcher (ready_linux.go).
-	ready      atomic.Int32
-	wake       chan struct{}
-	readyTimer *time.Timer
-	// readyTimerAt is when readyTimer fires (UnixNano), 0 when it is
-	// idle; readyUntil is when the current wait ends. Both are shared
-	// with the timer's callback.
-	readyTimerAt   atomic.Int64
-	readyUntil     atomic.Int64
-	timedOut       atomic.Bool
-	readyTimeoutFn func()
-	readySeq       atomic.Uint32
-	inReadySet     bool
 	// idleUntil is when the current wait for a request times out.
 	idleUntil time.Time
 	// readDeadline is the socket's read deadline as this goroutine last
@@ -80,9 +64,6 @@ const maxDrain = 256 << 10
 var connPool = sync.Pool{New: func() any {
 	c := new(conn)
 	c.idleRead = c.tryIdleRead
-	c.idleReadOnce = c.tryIdleReadOnce
-	c.readyTimeoutFn = c.readyTimeout
-	c.wake = make(chan struct{}, 1)
 	c.w.sendMore = c.w.trySendMore
 	return c
 }}
@@ -93,6 +74,17 @@ func (c *conn) setReadDeadline(t time.Time) {
 	c.readDeadline = t
 }
 
+// armHandoff bounds the wait for the next request by handoffAfter. A
+// deadline already set between three quarters of that and all of it is
+// left alone: on a busy connection the next request arrives long before,
+// and most requests then skip the timer update.
+func (c *conn) armHandoff(now time.Time) {
+	want := now.Add(handoffAfter)
+	if d := want.Sub(c.readDeadline); d < 0 || d > handoffAfter/4 {
+		c.setReadDeadline(want)
+	}
+}
+
 // remoteAddr is the client's address as text, for the logs.
 func (c *conn) remoteAddr() string {
 	if c.remote == "" {
@@ -101,28 +93,16 @@ func (c *conn) remoteAddr() string {
 	return c.remote
 }
 
-// waitIdle waits, until the given time, for the next request's first
-// bytes, holding no buffer: the read is tried with a pooled buffer, and
-// when the socket has nothing the buffer goes back to the pool before the
-// goroutine waits. Sockets wait in the ready dispatcher, which wakes them
-// in the order their bytes arrived; elsewhere, in Go's poller under a read
-// deadline.
-func (c *conn) waitIdle(until time.Time) error {
+// waitIdle waits for the next request's first bytes holding no buffer: the
+// read is tried with a pooled buffer, and when the socket has nothing the
+// buffer goes back to the pool before the goroutine parks. That costs no
+// syscall over a plain Read, which also tries once before parking.
+func (c *conn) waitIdle() error {
 	if c.raw == nil {
-		c.setReadDeadline(until)
 		return c.rd.WaitForData()
 	}
-	if d := readyDispatcherInstance(); d != nil && c.fd >= 0 {
-		if err := c.waitReady(d, until); err != nil {
-			return err
-		}
-	} else {
-		if !c.readDeadline.Equal(until) {
-			c.setReadDeadline(until)
-		}
-		if err := c.raw.Read(c.idleRead); err != nil {
-			return err
-		}
+	if err := c.raw.Read(c.idleRead); err != nil {
+		return err
 	}
 	if c.idleErr != nil {
 		return c.idleErr
@@ -132,34 +112,6 @@ func (c *conn) waitIdle(until time.Time) error {
 	}
 	c.rd.Advance(c.idleN)
 	return nil
-}
-
-// waitReady reads, and waits in d between attempts that find nothing.
-// Control, unlike Read, ignores a stale socket deadline: the wait has its
-// own.
-func (c *conn) waitReady(d *readyDispatcher, until time.Time) error {
-	for {
-		if err := c.raw.Control(c.idleReadOnce); err != nil {
-			return err
-		}
-		if c.idleErr != syscall.EAGAIN && c.idleErr != syscall.EINTR {
-			return nil
-		}
-		if c.state.Load() == stateClosing {
-			return os.ErrDeadlineExceeded
-		}
-		if err := d.wait(c, until); err != nil {
-			return err
-		}
-	}
-}
-
-// tryIdleReadOnce is waitReady's read, bound once per connection.
-func (c *conn) tryIdleReadOnce(fd uintptr) {
-	c.idleN, c.idleErr = syscall.Read(int(fd), c.rd.Space())
-	if c.idleErr == syscall.EAGAIN || c.idleErr == syscall.EINTR {
-		c.rd.Release()
-	}
 }
 
 // tryIdleRead is waitIdle's callback, made into a method value once per
@@ -179,8 +131,6 @@ func (s *server) serveConn(nc net.Conn) {
 	c.srv, c.nc, c.served = s, nc, 0
 	c.remote = "" // formatted on first use: most connections never need it
 	c.readDeadline = time.Time{}
-	c.ready.Store(readyNone)
-	c.inReadySet = false
 	c.raw = nil
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
@@ -228,11 +178,12 @@ func (c *conn) run() {
 
 // waitParked is the long idle wait, on a fresh goroutine.
 func (c *conn) waitParked() {
+	c.setReadDeadline(c.idleUntil)
 	if c.state.Load() == stateClosing {
-		c.close() // shutdown claimed the connection before it could wait
+		c.close() // shutdown claimed the connection before the deadline moved
 		return
 	}
-	if err := c.waitIdle(c.idleUntil); err != nil {
+	if err := c.waitIdle(); err != nil {
 		c.logConnError("waiting for request", err)
 		c.close()
 		return
@@ -243,9 +194,6 @@ func (c *conn) waitParked() {
 func (c *conn) close() {
 	s := c.srv
 	s.track(c, false)
-	if d := readyDispatcherInstance(); d != nil {
-		d.unregister(c)
-	}
 	c.nc.Close()
 	c.rd.Release()
 	c.w.releaseBuffer()
@@ -271,12 +219,13 @@ func (c *conn) serveOne() step {
 		}
 		now := time.Now()
 		c.idleUntil = now.Add(wait)
-		until := c.idleUntil
 		if wait > handoffAfter {
-			until = now.Add(handoffAfter)
+			c.armHandoff(now)
+		} else {
+			c.setReadDeadline(now.Add(wait))
 		}
 		c.w.releaseBuffer()
-		if err := c.waitIdle(until); err != nil {
+		if err := c.waitIdle(); err != nil {
 			if wait > handoffAfter && errors.Is(err, os.ErrDeadlineExceeded) && c.state.Load() == stateIdle {
 				return stepHandoff
 			}

@@ -162,10 +162,8 @@ func (s *server) closeIdle() {
 			parked = append(parked, c) // no goroutine to wake: close it here
 			continue
 		}
-		// Wakes the goroutine waiting for a request; it sees the state
-		// and ends.
+		// Wakes the goroutine blocked in Read; it sees the state and ends.
 		c.nc.SetReadDeadline(time.Now())
-		c.kickReady()
 	}
 	s.mu.Unlock()
 	for _, c := range parked {
