@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -38,6 +39,75 @@ func TestRFC9112_9_3_2_PipelinedRequestsAnsweredInOrder(t *testing.T) {
 		if body != want {
 			t.Fatalf("got %q, want %q", body, want)
 		}
+	}
+}
+
+// A pipelined burst far larger than one read buffer is answered in full
+// and promptly: a read that fills the buffer must not be taken for one
+// that emptied the socket, or the rest would wait for an event that never
+// comes.
+func TestRFC9112_9_3_2_PipelinedBurstLargerThanBufferServedPromptly(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	c := ts.dial(t)
+	const n = 2000
+	var burst strings.Builder
+	for i := range n {
+		fmt.Fprintf(&burst, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+	}
+	start := time.Now()
+	go io.WriteString(c.nc, burst.String())
+	for i := range n {
+		if _, body := c.response("GET"); body != fmt.Sprintf("/%d", i) {
+			t.Fatalf("response %d: %q", i, body)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("%d pipelined requests took %v", n, d)
+	}
+}
+
+// The sharpest case of the above: a burst whose first read fills the read
+// buffer exactly at a request boundary. The last request is still in the
+// socket, and no new bytes will arrive to announce it; it must be answered
+// at once, not when the connection's wait times out. (A version of the
+// wait that skipped reads on sockets it believed empty hung here.)
+func TestRFC9112_9_3_2_RequestLeftBehindAFullReadIsAnswered(t *testing.T) {
+	ts := startServer(t, testRouter{"": echoPath}, nil)
+	var rd parser.Reader
+	rd.Reset(nil, SettingsFrom(&ts.cfg.Server).Limits)
+	size := len(rd.Space())
+	rd.Release()
+	const reqLen = 32 // "GET /00000 HTTP/1.1\r\nHost: x\r\n\r\n"
+	if size%reqLen != 0 {
+		t.Skipf("read buffer of %d bytes is not a multiple of %d", size, reqLen)
+	}
+	n := size/reqLen + 1
+	var burst strings.Builder
+	for i := range n {
+		fmt.Fprintf(&burst, "GET /%05d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+	}
+	worst := time.Duration(0)
+	for range 5 {
+		c := ts.dial(t)
+		// One request first, so that the burst meets a connection that
+		// has already waited once, as a keep-alive connection has.
+		c.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.response("GET")
+		time.Sleep(5 * time.Millisecond)
+		c.send(burst.String())
+		var last time.Time
+		for i := range n {
+			if _, body := c.response("GET"); body != fmt.Sprintf("/%05d", i) {
+				t.Fatalf("response %d: %q", i, body)
+			}
+			if i == n-2 {
+				last = time.Now()
+			}
+		}
+		worst = max(worst, time.Since(last))
+	}
+	if worst >= handoffAfter {
+		t.Fatalf("the request after a full read waited %v", worst)
 	}
 }
 
