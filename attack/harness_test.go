@@ -402,6 +402,17 @@ const (
 func (s *server) serverSockets(t testing.TB) map[int]int {
 	t.Helper()
 	states := map[int]int{}
+	s.eachServerSocket(func(_, st int) {
+		if st != tcpListen {
+			states[st]++
+		}
+	})
+	return states
+}
+
+// eachServerSocket calls fn with the remote port and state of every socket
+// in /proc/net/tcp{,6} whose local port is the server's.
+func (s *server) eachServerSocket(fn func(remotePort, state int)) {
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -409,22 +420,20 @@ func (s *server) serverSockets(t testing.TB) map[int]int {
 		}
 		for _, line := range strings.Split(string(data), "\n")[1:] {
 			f := strings.Fields(line)
-			if len(f) < 4 {
-				continue
-			}
-			local := f[1]
-			i := strings.LastIndexByte(local, ':')
-			port, err := strconv.ParseUint(local[i+1:], 16, 32)
-			if err != nil || int(port) != s.port {
+			if len(f) < 4 || hexPort(f[1]) != s.port {
 				continue
 			}
 			st, _ := strconv.ParseUint(f[3], 16, 8)
-			if int(st) != tcpListen {
-				states[int(st)]++
-			}
+			fn(hexPort(f[2]), int(st))
 		}
 	}
-	return states
+}
+
+// hexPort is the port of an address as /proc/net/tcp writes it.
+func hexPort(addr string) int {
+	i := strings.LastIndexByte(addr, ':')
+	p, _ := strconv.ParseUint(addr[i+1:], 16, 32)
+	return int(p)
 }
 
 // stuck is the number of server-side sockets still holding a connection:

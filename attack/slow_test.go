@@ -5,8 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -259,29 +257,13 @@ func TestSilentNewConnectionTimesOut(t *testing.T) {
 // clientPort, 0 once it is gone.
 func (s *server) socketState(t testing.TB, clientPort int) int {
 	t.Helper()
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			continue
+	state := 0
+	s.eachServerSocket(func(remote, st int) {
+		if remote == clientPort {
+			state = st
 		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 4 {
-				continue
-			}
-			if hexPort(f[1]) == s.port && hexPort(f[2]) == clientPort {
-				st, _ := strconv.ParseUint(f[3], 16, 8)
-				return int(st)
-			}
-		}
-	}
-	return 0
-}
-
-func hexPort(addr string) int {
-	i := strings.LastIndexByte(addr, ':')
-	p, _ := strconv.ParseUint(addr[i+1:], 16, 32)
-	return int(p)
+	})
+	return state
 }
 
 // TestClientThatNeverReads asks for a large file and reads nothing: the
