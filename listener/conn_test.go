@@ -2,11 +2,8 @@ package listener
 
 import (
 	"bytes"
-	"crypto/rand"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -338,28 +335,7 @@ func TestEveryResponseHasNosniffAndDate(t *testing.T) {
 // A file body larger than the buffer must take the kernel path (sendfile)
 // and arrive byte-exact, also as a range.
 func TestLargeFileBodyGoesThroughKernelCopy(t *testing.T) {
-	data := make([]byte, 8<<20+123)
-	rand.Read(data)
-	path := filepath.Join(t.TempDir(), "big.bin")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	serveFile := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if string(r.Path) == "/range" {
-			f.Seek(1000, io.SeekStart)
-			w.SetContentLength(5 << 20)
-			_, err = w.ReadFrom(&io.LimitedReader{R: f, N: 5 << 20})
-			return err
-		}
-		w.SetContentLength(int64(len(data)))
-		_, err = w.ReadFrom(f)
-		return err
-	})
+	data, serveFile := randomFileHandler(t, 8<<20+123)
 	ts := startServer(t, testRouter{"": serveFile}, nil)
 	before := kernelCopies.Load()
 	c := ts.dial(t)

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -141,3 +144,33 @@ var echoPath = handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Re
 	_, err := w.Write(r.Path)
 	return err
 })
+
+// randomFileHandler writes size random bytes to a file and returns them
+// with a handler that serves the file from an *os.File, the way the static
+// handler hands bodies to the writer: the whole file, or for "/range" the
+// 5 MiB from offset 1000.
+func randomFileHandler(t *testing.T, size int) ([]byte, handlers.Handler) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data, handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if string(r.Path) == "/range" {
+			f.Seek(1000, io.SeekStart)
+			w.SetContentLength(5 << 20)
+			_, err = w.ReadFrom(&io.LimitedReader{R: f, N: 5 << 20})
+			return err
+		}
+		w.SetContentLength(int64(len(data)))
+		_, err = w.ReadFrom(f)
+		return err
+	})
+}

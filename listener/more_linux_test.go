@@ -2,37 +2,17 @@ package listener
 
 import (
 	"bytes"
-	"crypto/rand"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moreweb/moreweb/config"
-	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 // Before its first file body a connection caps its unsent backlog
 // (TCP_NOTSENT_LOWAT), and the body still arrives whole.
 func TestFileBodyCapsUnsentBacklog(t *testing.T) {
-	data := make([]byte, 4<<20)
-	rand.Read(data)
-	path := filepath.Join(t.TempDir(), "big.bin")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	serveFile := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w.SetContentLength(int64(len(data)))
-		_, err = w.ReadFrom(f)
-		return err
-	})
+	data, serveFile := randomFileHandler(t, 4<<20)
 	ts := startServer(t, testRouter{"": serveFile}, func(c *config.Config) {
 		c.Server.ReadHeaderTimeout = time.Second // accepted without deferral
 	})
