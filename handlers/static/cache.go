@@ -147,14 +147,12 @@ func newFileCache(maxEntries int, maxBytes int64) *fileCache {
 	return &fileCache{maxEntries: maxEntries, maxBytes: maxBytes}
 }
 
-// getBytes looks name up without allocating: the map only compares the
-// key, so a string viewing name's bytes is enough.
-func (c *fileCache) getBytes(name []byte) *entry {
-	if len(name) == 0 {
-		return c.get("")
-	}
-	return c.get(unsafe.String(&name[0], len(name)))
-}
+// getBytes looks name up without allocating.
+func (c *fileCache) getBytes(name []byte) *entry { return c.get(lookupKey(name)) }
+
+// lookupKey views b as a string without copying it, for a sync.Map lookup:
+// the map only compares the key and keeps nothing of it. Never store it.
+func lookupKey(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (c *fileCache) get(name string) *entry {
 	if v, ok := c.entries.Load(name); ok {

@@ -3,7 +3,6 @@ package static
 import (
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // missCache remembers, for revalidateAfter, names that were not found, so
@@ -24,13 +23,8 @@ type missCache struct {
 const maxMisses = 1024
 
 // recent reports whether name was missing less than revalidateAfter ago.
-// The lookup only compares the key, so a string viewing name's bytes does
-// not need a copy.
 func (m *missCache) recent(name []byte, now time.Time) bool {
-	if len(name) == 0 {
-		return false
-	}
-	v, ok := m.names.Load(unsafe.String(&name[0], len(name)))
+	v, ok := m.names.Load(lookupKey(name))
 	return ok && now.UnixNano()-v.(int64) < int64(revalidateAfter)
 }
 
