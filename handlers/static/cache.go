@@ -183,12 +183,17 @@ func (c *fileCache) put(e *entry) {
 	}
 }
 
-// evictLocked drops the least recently validated of evictSample entries
-// picked at random, other than keep, and reports whether there was one.
+// evictLocked drops the least recently validated of evictSample distinct
+// entries, other than keep, and reports whether there was one. The sample
+// is a run of slots from a random start; slots are in no meaningful order
+// (removal moves the last one into the gap), and a cache of evictSample
+// entries or fewer is compared whole.
 func (c *fileCache) evictLocked(keep *entry) bool {
 	var victim *entry
-	for range evictSample {
-		e := c.slots[rand.IntN(len(c.slots))]
+	n := len(c.slots)
+	start := rand.IntN(n)
+	for i := range min(evictSample, n) {
+		e := c.slots[(start+i)%n]
 		if e == keep {
 			continue
 		}
@@ -196,14 +201,8 @@ func (c *fileCache) evictLocked(keep *entry) bool {
 			victim = e
 		}
 	}
-	if victim == nil {
-		if len(c.slots) == 1 { // keep alone is over the bounds
-			return false
-		}
-		victim = c.slots[0]
-		if victim == keep {
-			victim = c.slots[1]
-		}
+	if victim == nil { // keep alone is over the bounds
+		return false
 	}
 	c.removeLocked(victim)
 	return true
