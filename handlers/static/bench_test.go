@@ -81,7 +81,7 @@ func benchServe(b *testing.B, s *Static, raw string, want int) {
 // that small ones are served from the cache's memory as in production.
 func benchSite(b *testing.B, files map[string]string) *Static {
 	s := newStatic(b, Options{Root: writeTree(b, files)})
-	settle(&s.files)
+	settle(&s.now)
 	return s
 }
 
@@ -158,7 +158,7 @@ func TestAllocsDoNotGrowWithFileSize(t *testing.T) {
 		files[sizeName(size)] = strings.Repeat("x", size)
 	}
 	s := newStatic(t, Options{Root: writeTree(t, files)})
-	settle(&s.files)
+	settle(&s.now)
 	allocs := func(size int) float64 {
 		req := handlertest.Get(t, "/"+sizeName(size))
 		w := &discardWriter{}

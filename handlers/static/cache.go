@@ -53,10 +53,10 @@ import (
 //
 // The cache never widens what may be served. Keys are names that checkPath
 // accepted, entries are made only from files the handler's fileSystem
-// opened (os.Root confinement and the symlink policy included), each Static
-// has its own cache, and revalidation goes through the same fileSystem: a
-// symlink retargeted out of the root stops being served within one
-// interval.
+// opened (os.Root confinement and the symlink policy included), each
+// directory a root path names has its own cache (root.go), and
+// revalidation goes through the same fileSystem: a symlink retargeted out
+// of the root stops being served within one interval.
 //
 // The cache is bounded in entries and in bytes of content. When full, it
 // evicts the least recently validated of a few entries sampled at random

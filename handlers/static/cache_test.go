@@ -19,12 +19,15 @@ import (
 // racyWindow) and small files are held in memory, as deployed files are.
 type testClock struct{ ns atomic.Int64 }
 
-func settle(fl *files) *testClock {
+func settle(now *func() time.Time) *testClock {
 	c := &testClock{}
 	c.ns.Store(time.Now().Add(time.Hour).UnixNano())
-	fl.now = c.now
+	*now = c.now
 	return c
 }
+
+// served is the tree s serves from now, to look into its cache.
+func served(s *Static) *files { return &s.cur.Load().files }
 
 func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
@@ -72,8 +75,8 @@ func get(t *testing.T, s *Static, target string, want int, header ...string) *ha
 func TestCacheHotFile(t *testing.T) {
 	root := writeTree(t, map[string]string{"css/style.css": "body{}", "index.html": "home"})
 	s := newStatic(t, Options{Root: root})
-	clock := settle(&s.files)
-	fsys := count(&s.files)
+	clock := settle(&s.now)
+	fsys := count(served(s))
 
 	for _, target := range []string{"/css/style.css", "/"} {
 		t.Run(target, func(t *testing.T) {
@@ -113,12 +116,12 @@ func TestCacheBigFileOpenedPerRequest(t *testing.T) {
 	big := strings.Repeat("a", maxBodyBytes+1)
 	root := writeTree(t, map[string]string{"big.bin": big})
 	s := newStatic(t, Options{Root: root})
-	clock := settle(&s.files)
-	fsys := count(&s.files)
+	clock := settle(&s.now)
+	fsys := count(served(s))
 	if rec := get(t, s, "/big.bin", 200); rec.Body.String() != big {
 		t.Fatal("wrong body")
 	}
-	if e := s.cache.get("big.bin"); e == nil || e.inMemory {
+	if e := served(s).cache.get("big.bin"); e == nil || e.inMemory {
 		t.Fatalf("entry %+v: want one, not in memory", e)
 	}
 	fsys.take()
@@ -178,9 +181,9 @@ func TestCacheInvalidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := writeTree(t, map[string]string{"f.txt": "version-1"})
 			s := newStatic(t, Options{Root: root})
-			clock := settle(&s.files)
+			clock := settle(&s.now)
 			first := get(t, s, "/f.txt", 200)
-			if e := s.cache.get("f.txt"); e == nil || !e.inMemory {
+			if e := served(s).cache.get("f.txt"); e == nil || !e.inMemory {
 				t.Fatal("a settled small file is not held in memory")
 			}
 			tt.change(t, filepath.Join(root, "f.txt"))
@@ -222,7 +225,7 @@ func TestCacheRacyFile(t *testing.T) {
 	now := time.Now()
 	s.now = func() time.Time { return now }
 	get(t, s, "/f.txt", 200)
-	if e := s.cache.get("f.txt"); e == nil || e.inMemory {
+	if e := served(s).cache.get("f.txt"); e == nil || e.inMemory {
 		t.Fatalf("entry %+v: a racy file must not be held in memory", e)
 	}
 	p := filepath.Join(root, "f.txt")
@@ -234,7 +237,7 @@ func TestCacheRacyFile(t *testing.T) {
 	}
 	now = now.Add(racyWindow + revalidateAfter)
 	get(t, s, "/f.txt", 200)
-	if e := s.cache.get("f.txt"); e == nil || !e.inMemory {
+	if e := served(s).cache.get("f.txt"); e == nil || !e.inMemory {
 		t.Error("not held in memory once settled")
 	}
 }
@@ -264,11 +267,11 @@ func TestCachePathPolicy(t *testing.T) {
 	os.Symlink("a.txt", filepath.Join(root, "in.txt"))
 	os.Symlink("sub", filepath.Join(root, "dirlink"))
 	s := newStatic(t, Options{Root: root})
-	clock := settle(&s.files)
+	clock := settle(&s.now)
 
 	get(t, s, "/.env", 404)
 	get(t, s, "/%2eenv", 404)
-	if n, _ := s.cache.len(); n != 0 {
+	if n, _ := served(s).cache.len(); n != 0 {
 		t.Errorf("%d entries after refused paths", n)
 	}
 
@@ -292,7 +295,7 @@ func TestCachePathPolicy(t *testing.T) {
 
 	// The same names through a site that follows symlinks: its own cache.
 	follow := newStatic(t, Options{Root: root, FollowSymlinks: true})
-	settle(&follow.files)
+	settle(&follow.now)
 	if rec, _ := do(t, follow, "GET", "/in.txt"); rec.Body.String() != "secret" {
 		t.Errorf("follow_symlinks site: %q", rec.Body.String())
 	}
@@ -307,7 +310,7 @@ func TestCachePathPolicy(t *testing.T) {
 func TestCacheDirectoryIndex(t *testing.T) {
 	root := writeTree(t, map[string]string{"d/index.html": "html", "d/x": "x"})
 	s := newStatic(t, Options{Root: root, Index: []string{"index.htm", "index.html"}, Listing: true})
-	clock := settle(&s.files)
+	clock := settle(&s.now)
 	if rec := get(t, s, "/d/", 200); rec.Body.String() != "html" {
 		t.Fatalf("index: %q", rec.Body.String())
 	}
@@ -331,10 +334,10 @@ func TestCacheDirectoryIndex(t *testing.T) {
 func TestCacheIndexGoneWithinInterval(t *testing.T) {
 	root := writeTree(t, map[string]string{"d/index.htm": "htm", "d/index.html": "html"})
 	s := newStatic(t, Options{Root: root, Index: []string{"index.htm", "index.html"}})
-	clock := settle(&s.files)
+	clock := settle(&s.now)
 	get(t, s, "/d/", 200)
 	os.Remove(filepath.Join(root, "d/index.htm"))
-	s.cache.drop(s.cache.get("d/index.htm")) // as if evicted
+	served(s).cache.drop(served(s).cache.get("d/index.htm")) // as if evicted
 	clock.advance(time.Millisecond)
 	if rec := get(t, s, "/d/", 200); rec.Body.String() != "html" {
 		t.Errorf("got %q, want the next index", rec.Body.String())
@@ -346,7 +349,7 @@ func TestCacheIndexGoneWithinInterval(t *testing.T) {
 func TestCacheSidecars(t *testing.T) {
 	root := writeTree(t, map[string]string{"app.js": "plain"})
 	s := newStatic(t, Options{Root: root})
-	clock := settle(&s.files)
+	clock := settle(&s.now)
 	if rec := get(t, s, "/app.js", 200, "Accept-Encoding: gzip"); rec.Head.Has("Vary") {
 		t.Fatal("Vary without a sidecar")
 	}
@@ -356,7 +359,7 @@ func TestCacheSidecars(t *testing.T) {
 	if rec.Body.String() != "GZ" || rec.Head.Get("Content-Encoding") != "gzip" || rec.Head.Get("Vary") != "Accept-Encoding" {
 		t.Fatalf("added sidecar: %q %q %q", rec.Body.String(), rec.Head.Get("Content-Encoding"), rec.Head.Get("Vary"))
 	}
-	if e := s.cache.get("app.js.gz"); e == nil || !e.inMemory {
+	if e := served(s).cache.get("app.js.gz"); e == nil || !e.inMemory {
 		t.Error("the sidecar is not cached itself")
 	}
 	os.Remove(filepath.Join(root, "app.js.gz"))
@@ -377,7 +380,7 @@ func TestCacheRemovedBigSidecar(t *testing.T) {
 	big := strings.Repeat("z", maxBodyBytes+1)
 	root := writeTree(t, map[string]string{"app.js": "plain", "app.js.gz": big})
 	s := newStatic(t, Options{Root: root})
-	settle(&s.files)
+	settle(&s.now)
 	if rec := get(t, s, "/app.js", 200, "Accept-Encoding: gzip"); rec.Body.String() != big {
 		t.Fatal("the gzip sidecar was not sent")
 	}
@@ -397,15 +400,15 @@ func TestCacheBounded(t *testing.T) {
 	}
 	root := writeTree(t, files)
 	s := newStatic(t, Options{Root: root})
-	settle(&s.files)
+	settle(&s.now)
 	for _, limits := range []struct {
 		entries int
 		bytes   int64
 	}{{5, 1 << 20}, {100, 3500}} {
-		s.cache = newFileCache(limits.entries, limits.bytes)
+		served(s).cache = newFileCache(limits.entries, limits.bytes)
 		for name := range files {
 			get(t, s, "/"+name, 200)
-			if n, b := s.cache.len(); n > limits.entries || b > limits.bytes {
+			if n, b := served(s).cache.len(); n > limits.entries || b > limits.bytes {
 				t.Fatalf("%d entries, %d bytes; limits %d, %d", n, b, limits.entries, limits.bytes)
 			}
 		}
@@ -436,7 +439,7 @@ func TestFileHandlerCache(t *testing.T) {
 	root := writeTree(t, map[string]string{"page.html": "v1"})
 	p := filepath.Join(root, "page.html")
 	h := File(p).(*fileHandler)
-	clock := settle(&h.files)
+	clock := settle(&h.now)
 	fsys := count(&h.files)
 	do(t, h, "GET", "/x")
 	fsys.take()

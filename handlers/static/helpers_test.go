@@ -26,6 +26,13 @@ const (
 func writeTree(t testing.TB, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
+	writeInto(t, root, files)
+	return root
+}
+
+// writeInto is writeTree into root, which exists.
+func writeInto(t testing.TB, root string, files map[string]string) {
+	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
 		if strings.HasSuffix(name, "/") {
@@ -44,7 +51,6 @@ func writeTree(t testing.TB, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	return root
 }
 
 func newStatic(t testing.TB, o Options) *Static {
@@ -116,7 +122,7 @@ func newStaticMode(t testing.TB, mode string, o Options) *Static {
 	t.Helper()
 	s := newStatic(t, o)
 	if mode == "memory" {
-		settle(&s.files)
+		settle(&s.now)
 	}
 	return s
 }
@@ -125,7 +131,7 @@ func newStaticMode(t testing.TB, mode string, o Options) *Static {
 func fileMode(path, mode string) handlers.Handler {
 	h := File(path).(*fileHandler)
 	if mode == "memory" {
-		settle(&h.files)
+		settle(&h.now)
 	}
 	return h
 }

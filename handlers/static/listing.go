@@ -25,8 +25,8 @@ type listEntry struct {
 // serveListing answers a directory without an index file with an HTML page
 // of its entries. It hides what the handler would refuse to serve (dotfiles,
 // symlinks that leave the root, devices), so the page never links to a 404.
-func (s *Static) serveListing(w handlers.ResponseWriter, r *parser.Request, name string) error {
-	dir, err := s.fsys.open(name)
+func (s *Static) serveListing(w handlers.ResponseWriter, r *parser.Request, fsys fileSystem, name string) error {
+	dir, err := fsys.open(name)
 	if err != nil {
 		return openError(err)
 	}
@@ -52,7 +52,7 @@ func (s *Static) serveListing(w handlers.ResponseWriter, r *parser.Request, name
 			if name != "." {
 				rel = name + n
 			}
-			if fi, err = s.fsys.stat(rel); err != nil {
+			if fi, err = fsys.stat(rel); err != nil {
 				continue
 			}
 		}

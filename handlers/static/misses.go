@@ -39,3 +39,10 @@ func (m *missCache) add(name string, now time.Time) {
 	}
 	m.mu.Unlock()
 }
+
+func (m *missCache) clear() {
+	m.mu.Lock()
+	m.names.Clear()
+	m.count = 0
+	m.mu.Unlock()
+}

@@ -11,8 +11,8 @@ import (
 func TestCacheRemembersMissForRevalidateInterval(t *testing.T) {
 	root := writeTree(t, map[string]string{"index.html": "home"})
 	s := newStatic(t, Options{Root: root})
-	clock := settle(&s.files)
-	fsys := count(&s.files)
+	clock := settle(&s.now)
+	fsys := count(served(s))
 
 	get(t, s, "/favicon.ico", 404)
 	fsys.take()
@@ -35,12 +35,12 @@ func TestCacheRemembersMissForRevalidateInterval(t *testing.T) {
 func TestCacheMissFloodKeepsFileEntries(t *testing.T) {
 	root := writeTree(t, map[string]string{"index.html": "home"})
 	s := newStatic(t, Options{Root: root})
-	settle(&s.files)
+	settle(&s.now)
 	get(t, s, "/index.html", 200)
 	for i := range 3 * maxMisses {
 		get(t, s, "/missing-"+string(rune('a'+i%26))+string(rune('a'+i/26%26))+string(rune('a'+i/676)), 404)
 	}
-	if n, _ := s.files.cache.len(); n == 0 {
+	if n, _ := served(s).cache.len(); n == 0 {
 		t.Fatal("the miss flood evicted the existing file's entry")
 	}
 }

@@ -17,15 +17,14 @@ type files struct {
 	fsys   fileSystem
 	cache  *fileCache
 	misses missCache
-	index  []string         // the names that serve a directory; none for File
-	now    func() time.Time // the clock, nil for time.Now; tests move it
+	index  []string // the names that serve a directory; none for File
 }
 
-// clock is the time for r: the test clock, else when r arrived (a
+// clock is the time for r: the test clock now, else when r arrived (a
 // request is served within moments of that), else the time now.
-func (fl *files) clock(r *parser.Request) time.Time {
-	if fl.now != nil {
-		return fl.now()
+func clock(now func() time.Time, r *parser.Request) time.Time {
+	if now != nil {
+		return now()
 	}
 	if !r.Received.IsZero() {
 		return r.Received
@@ -50,17 +49,6 @@ func (r rootFS) open(name string) (*os.File, error) {
 }
 
 func (r rootFS) stat(name string) (fs.FileInfo, error) { return r.root.Stat(name) }
-
-// dirFS is for sites that allow symlinks to point anywhere: names are joined
-// to the directory and the OS follows links wherever they lead. checkPath has
-// already refused "..", so only a symlink can leave the directory.
-type dirFS string
-
-func (d dirFS) open(name string) (*os.File, error) {
-	return os.OpenFile(string(d)+"/"+name, openFlags, 0)
-}
-
-func (d dirFS) stat(name string) (fs.FileInfo, error) { return os.Stat(string(d) + "/" + name) }
 
 // absFS opens absolute paths from the configuration as they are (File).
 type absFS struct{}
@@ -99,6 +87,11 @@ func openError(err error) error {
 		return handlers.ErrNotFound
 	case errors.Is(err, fs.ErrPermission):
 		return handlers.ErrForbidden
+	case errors.Is(err, os.ErrClosed):
+		// A request that outlived its root's handle (Close, or the
+		// grace period after the root was replaced): not the client's
+		// doing, and not a statement that the file is missing.
+		return &handlers.Error{Status: 500, Err: err}
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {

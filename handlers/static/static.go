@@ -11,9 +11,10 @@ package static
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
@@ -22,7 +23,10 @@ import (
 
 // Options configure a static root.
 type Options struct {
-	// Root is the absolute directory whose files are served.
+	// Root is the absolute directory whose files are served. It is
+	// followed: when the path comes to name another directory (a symlink
+	// retargeted, a directory renamed into its place, deleted and made
+	// again), that one is served, within about a second.
 	Root string
 	// Index names the files that serve a directory, tried in order. Nil
 	// means ["index.html"]; an empty, non-nil slice means none.
@@ -36,28 +40,47 @@ type Options struct {
 	// ServeDotfiles serves paths with a segment starting with "." (.git,
 	// .env, .htpasswd). Without it they are 404, except /.well-known/.
 	ServeDotfiles bool
+	// Log, if set, is told when Root is found to name another directory,
+	// none, or one again: once for each change, with err set when the
+	// root answers 404 from then on. It is called on the request that
+	// noticed, so it should not block.
+	Log func(msg string, err error)
 }
 
-// Static serves the files under one root. It is safe for concurrent use and
-// immutable once built.
+// Static serves the files under one root. It is safe for concurrent use.
 type Static struct {
-	files
-	root     *os.Root // nil when following symlinks
+	cur      atomic.Pointer[tree] // what the root path named when last looked at
+	dir      string
+	follow   bool
+	index    []string
 	listing  bool
 	dotfiles bool
+	log      func(msg string, err error)
+	now      func() time.Time // the clock, nil for the request's; tests move it
+
+	// retireAfter is how long a replaced tree's directory handle stays
+	// open for the requests that may still be using it.
+	retireAfter time.Duration
+
+	mu      sync.Mutex // serialises looking at the root path, retiring and Close
+	retired map[*tree]*time.Timer
+	closed  bool
 }
 
-// New checks o and opens the root. The root directory stays open (through
-// os.Root) until Close, so renaming it does not change what is served; a
-// reload builds a new Static.
+// New checks o and opens the root. A root that cannot be opened now is an
+// error; one that goes away later answers 404 until it is back.
 func New(o Options) (*Static, error) {
 	if !filepath.IsAbs(o.Root) {
 		return nil, fmt.Errorf("static: root %q is not an absolute path", o.Root)
 	}
 	s := &Static{
-		files:    files{cache: newFileCache(rootCacheEntries, rootCacheBytes)},
-		listing:  o.Listing,
-		dotfiles: o.ServeDotfiles,
+		dir:         filepath.Clean(o.Root),
+		follow:      o.FollowSymlinks,
+		listing:     o.Listing,
+		dotfiles:    o.ServeDotfiles,
+		log:         o.Log,
+		retireAfter: retireAfter,
+		retired:     map[*tree]*time.Timer{},
 	}
 	if o.Index == nil {
 		s.index = []string{"index.html"}
@@ -69,36 +92,27 @@ func New(o Options) (*Static, error) {
 			return nil, fmt.Errorf("static: index %q is not a file name", name)
 		}
 	}
-	if o.FollowSymlinks {
-		dir := filepath.Clean(o.Root)
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return nil, fmt.Errorf("static: root: %w", err)
-		}
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("static: root %q is not a directory", dir)
-		}
-		s.fsys = dirFS(dir)
-		return s, nil
-	}
-	root, err := os.OpenRoot(o.Root)
+	t, err := s.openTree(time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("static: root: %w", err)
 	}
-	s.root = root
-	s.fsys = rootFS{root}
+	s.cur.Store(t)
 	return s, nil
 }
 
-// Close releases the root directory and the cached files. Requests still
-// being served may fail after it, so call it once the snapshot that used s
-// has drained.
+// Close releases the root's directory handles, those of the directories it
+// named before included, and the cached files. Requests still being served
+// may fail after it, so call it once the snapshot that used s has drained.
 func (s *Static) Close() error {
-	s.cache.clear()
-	if s.root == nil {
-		return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for t, timer := range s.retired {
+		timer.Stop()
+		delete(s.retired, t)
+		t.release()
 	}
-	return s.root.Close()
+	return s.cur.Load().release()
 }
 
 // Serve answers GET, HEAD and OPTIONS for the file or directory at the
@@ -110,8 +124,9 @@ func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 	if !ok {
 		return handlers.ErrNotFound
 	}
-	now := s.clock(r)
-	e, f, err := s.openPath(name, now)
+	now := clock(s.now, r)
+	fl := &s.current(now).files
+	e, f, err := fl.openPath(name, now)
 	if err != nil {
 		return err
 	}
@@ -122,26 +137,27 @@ func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 		return err
 	}
 	if !e.dir {
-		return s.serveFile(w, r, e, f, now)
+		return fl.serveFile(w, r, e, f, now)
 	}
 	if r.Path[len(r.Path)-1] != '/' {
 		return redirectToDir(w, r)
 	}
-	return s.serveDir(w, r, e, now)
+	return s.serveDir(w, r, fl, e, now)
 }
 
 // serveDir answers for a directory asked for with its slash: its index
 // file, else a listing when allowed, else 404. The entry says which index
 // name exists; if that file has gone since (or turned into a directory),
-// the directory is looked at again, once.
-func (s *Static) serveDir(w handlers.ResponseWriter, r *parser.Request, e *entry, now time.Time) error {
+// the directory is looked at again, once. fl is the tree the request
+// started in, so that every file it serves comes from one directory.
+func (s *Static) serveDir(w handlers.ResponseWriter, r *parser.Request, fl *files, e *entry, now time.Time) error {
 	for again := true; e.index != ""; again = false {
-		ie, f, err := s.openName(e.index, now)
+		ie, f, err := fl.openName(e.index, now)
 		if err == nil && !ie.dir {
 			if f != nil {
 				defer f.Close()
 			}
-			return s.serveFile(w, r, ie, f, now)
+			return fl.serveFile(w, r, ie, f, now)
 		}
 		if err != nil && err != handlers.ErrNotFound {
 			return err
@@ -149,8 +165,8 @@ func (s *Static) serveDir(w handlers.ResponseWriter, r *parser.Request, e *entry
 		if !again {
 			break
 		}
-		s.cache.drop(e)
-		if e, f, err = s.load(e.name, now); err != nil {
+		fl.cache.drop(e)
+		if e, f, err = fl.load(e.name, now); err != nil {
 			return err
 		}
 		if !e.dir { // replaced by a file under our feet
@@ -161,7 +177,7 @@ func (s *Static) serveDir(w handlers.ResponseWriter, r *parser.Request, e *entry
 		}
 	}
 	if s.listing {
-		return s.serveListing(w, r, e.name)
+		return s.serveListing(w, r, fl.fsys, e.name)
 	}
 	return handlers.ErrNotFound
 }
@@ -176,10 +192,11 @@ func File(path string) handlers.Handler {
 type fileHandler struct {
 	files
 	path string
+	now  func() time.Time // the clock, nil for the request's; tests move it
 }
 
 func (h *fileHandler) Serve(w handlers.ResponseWriter, r *parser.Request) error {
-	now := h.clock(r)
+	now := clock(h.now, r)
 	e, f, err := h.openName(h.path, now)
 	if err != nil {
 		return err
