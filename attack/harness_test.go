@@ -189,7 +189,7 @@ func startTOML(t testing.TB, toml string, files map[string]string) *server {
 	}
 	s := &server{t: t, dir: dir, errLog: &syncBuffer{}}
 	log := newLogger(&cfg.Server, s.errLog)
-	tables, err := vhost.Build(cfg)
+	tables, err := vhost.Build(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,11 @@
 package vhost
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moreweb/moreweb/handlers/handlertest"
 	"github.com/moreweb/moreweb/parser"
@@ -199,5 +202,45 @@ func TestRFC9110RangeNotSatisfiableThroughSite(t *testing.T) {
 	}
 	if !strings.Contains(w.Body.String(), "416") {
 		t.Errorf("body %q, want the built-in 416 page", w.Body.String())
+	}
+}
+
+// TestSiteRootChangesAreLoggedWithSiteAndRoot: what a site's static root
+// notices reaches Build's logger once, named by the site and the root as
+// configured; the site answers its own 404 page meanwhile.
+func TestSiteRootChangesAreLoggedWithSiteAndRoot(t *testing.T) {
+	type line struct {
+		site, root, msg string
+		warn            bool
+	}
+	var lines []line
+	log := func(site, root, msg string, err error) { lines = append(lines, line{site, root, msg, err != nil}) }
+	tables, dir := buildLogged(t, siteFiles, siteConfig, log)
+	root := filepath.Join(dir, "site")
+	// The request's arrival is the handler's clock, so the intervals pass
+	// without sleeping.
+	start := time.Now()
+	at := func(d time.Duration, target string) *handlertest.Recorder {
+		t.Helper()
+		r := handlertest.Request(t, "GET "+target+" HTTP/1.1\nHost: example.com\n\n")
+		r.Received = start.Add(d)
+		s, _ := tables["web"].Route(r.Host)
+		w := handlertest.NewRecorder()
+		s.Handler.Serve(w, r)
+		return w
+	}
+	if w := at(0, "/"); w.Body.String() != "<h1>home</h1>" {
+		t.Fatalf("before: %d %q", w.Code, w.Body.String())
+	}
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	at(1500*time.Millisecond, "/")
+	if w := at(1700*time.Millisecond, "/"); w.Code != 404 || w.Body.String() != "custom 404" {
+		t.Errorf("root gone: %d %q", w.Code, w.Body.String())
+	}
+	at(3*time.Second, "/")
+	if len(lines) != 1 || lines[0] != (line{"example.com", root, lines[0].msg, true}) || !strings.Contains(lines[0].msg, "gone") {
+		t.Errorf("logged %+v, want one warning for example.com, root %s", lines, root)
 	}
 }

@@ -26,21 +26,26 @@ type Site struct {
 	Handler handlers.Handler
 }
 
+// Logger is told what a site notices about its files while it serves: its
+// static root (the path as configured) replaced, gone or back. err is set
+// when the site answers 404 because of it.
+type Logger func(site, root, msg string, err error)
+
 // Build compiles cfg into a table for each of its listeners, keyed by
 // listener name. A listener no vhost is served on gets an empty table
 // (every request 421). Each site is built once and shared by the tables of
-// all its listeners.
+// all its listeners. log may be nil.
 //
 // cfg has been validated, so the conflicts Build checks for (two claims on
 // one host or two defaults on a listener) mean a bug, not a user's error.
-func Build(cfg *config.Config) (map[string]*Table, error) {
+func Build(cfg *config.Config, log Logger) (map[string]*Table, error) {
 	tables := make(map[string]*Table, len(cfg.Listeners))
 	for _, l := range cfg.Listeners {
 		tables[l.Name] = &Table{exact: map[string]*Site{}, wildcard: map[string]*Site{}}
 	}
 	for i := range cfg.Vhosts {
 		v := &cfg.Vhosts[i]
-		site, err := buildSite(v)
+		site, err := buildSite(v, log)
 		if err != nil {
 			return nil, fmt.Errorf("vhost[%d]: %w", i, err)
 		}
@@ -92,7 +97,7 @@ func (t *Table) add(s *Site, v *config.Vhost) error {
 // and a handler can still replace one (a site-wide Content-Type yields to
 // the file's). Parts the vhost does not configure are left out of the chain;
 // a site with none answers every request 404.
-func buildSite(v *config.Vhost) (*Site, error) {
+func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 	s := &Site{Name: "default"}
 	if len(v.Hosts) > 0 {
 		s.Name = v.Hosts[0]
@@ -118,13 +123,18 @@ func buildSite(v *config.Vhost) (*Site, error) {
 		chain = append(chain, pathmap.New(routes))
 	}
 	if v.Root != "" {
-		st, err := static.New(static.Options{
+		o := static.Options{
 			Root:           v.Root,
 			Index:          v.Index,
 			Listing:        v.Listing,
 			FollowSymlinks: v.FollowSymlinks,
 			ServeDotfiles:  v.ServeDotfiles,
-		})
+		}
+		if log != nil {
+			name, root := s.Name, v.Root
+			o.Log = func(msg string, err error) { log(name, root, msg, err) }
+		}
+		st, err := static.New(o)
 		if err != nil {
 			return nil, fmt.Errorf("root: %w", err)
 		}

@@ -13,6 +13,14 @@ import (
 // loads the config the way the server does and builds its tables.
 func build(t *testing.T, files map[string]string, toml string) map[string]*Table {
 	t.Helper()
+	tables, _ := buildLogged(t, files, toml, nil)
+	return tables
+}
+
+// buildLogged is build with log told what the sites notice, and returns
+// the directory too.
+func buildLogged(t *testing.T, files map[string]string, toml string, log Logger) (map[string]*Table, string) {
+	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
@@ -31,11 +39,11 @@ func build(t *testing.T, files map[string]string, toml string) map[string]*Table
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	tables, err := Build(cfg)
+	tables, err := Build(cfg, log)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	return tables
+	return tables, dir
 }
 
 var routingFiles = map[string]string{"www/index.html": "hi"}

@@ -49,7 +49,7 @@ func start(cfg *config.Config, load func() (*config.Config, error), stderr io.Wr
 		retired:  map[*listener.AccessLog]*time.Timer{},
 		maxConns: cfg.Server.MaxConnections,
 	}
-	routers, err := buildRouters(cfg)
+	routers, err := buildRouters(cfg, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +74,17 @@ func start(cfg *config.Config, load func() (*config.Config, error), stderr io.Wr
 	return a, nil
 }
 
-// buildRouters compiles every listener's routing table.
-func buildRouters(cfg *config.Config) (map[string]listener.Router, error) {
-	tables, err := vhost.Build(cfg)
+// buildRouters compiles every listener's routing table. What the sites
+// notice while serving (a static root replaced or gone) goes to log.
+func buildRouters(cfg *config.Config, log *zap.Logger) (map[string]listener.Router, error) {
+	log = log.Named("static")
+	tables, err := vhost.Build(cfg, func(site, root, msg string, err error) {
+		if err != nil {
+			log.Warn(msg, zap.String("site", site), zap.String("root", root), zap.Error(err))
+			return
+		}
+		log.Info(msg, zap.String("site", site), zap.String("root", root))
+	})
 	if err != nil {
 		return nil, err
 	}

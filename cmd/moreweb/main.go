@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"github.com/moreweb/moreweb/config"
 )
 
@@ -70,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, err)
 			return 1
 		}
-		if _, err := buildRouters(cfg); err != nil {
+		if _, err := buildRouters(cfg, zap.NewNop()); err != nil {
 			fmt.Fprintln(stdout, err)
 			return 1
 		}

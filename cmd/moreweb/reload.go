@@ -20,7 +20,8 @@ import (
 // saying how it went:
 //
 //	load:   read, decode and check the whole file (config.Load)
-//	skip:   the normalized config hashes the same as the one serving
+//	skip:   the normalized config hashes the same as the one serving,
+//	        unless the trigger is SIGHUP
 //	build:  routing tables with every handler and template (vhost.Build)
 //	access: open the new access log, if access_log or its format changed
 //	apply:  bind new listeners, swap each listener's snapshot, drain the
@@ -33,14 +34,18 @@ func (a *app) reload(trigger string) {
 	defer a.mu.Unlock()
 	began := time.Now()
 	cfg, err := a.load()
-	if err == nil && cfg.Hash == a.cfg.Hash {
+	// SIGHUP is the operator asking for everything to be opened again
+	// (static roots, templates, error pages), so it rebuilds an unchanged
+	// config too; the watcher's event for an unchanged file asks nothing.
+	unchanged := err == nil && cfg.Hash == a.cfg.Hash
+	if unchanged && trigger != "SIGHUP" {
 		a.log.Info("reload skipped: config unchanged", zap.String("trigger", trigger),
 			zap.String("hash", shortHash(cfg)), zap.Duration("took", time.Since(began)))
 		return
 	}
 	var routers map[string]listener.Router
 	if err == nil {
-		routers, err = buildRouters(cfg)
+		routers, err = buildRouters(cfg, a.log)
 	}
 	access, switchAccess := a.access, false
 	if err == nil {
@@ -73,6 +78,11 @@ func (a *app) reload(trigger string) {
 	}
 	a.access = access
 	a.logs.set(&cfg.Server)
+	if unchanged {
+		a.log.Info("reloaded: config unchanged, files reopened", zap.String("trigger", trigger),
+			zap.String("hash", shortHash(cfg)), zap.Duration("took", time.Since(began)))
+		return
+	}
 
 	added, removed, kept := diffNames(siteNames(old), siteNames(cfg))
 	fields := []zap.Field{
