@@ -186,7 +186,8 @@ func Parse(path string, data []byte) (*Config, error) {
 	if _, err := toml.Decode(string(data), &tree); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, ErrorList{{File: c.name(), Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}
+			line, col := syntaxPosition(data, pe.Position.Start)
+			return nil, ErrorList{{File: c.name(), Line: line, Col: col, Msg: pe.Message}}
 		}
 		return nil, ErrorList{{File: c.name(), Msg: err.Error()}}
 	}

@@ -196,6 +196,19 @@ rooot = "www"
 	}
 }
 
+// A new user's first mistake: a header missing its "]" is reported on its
+// own line, the first, not on the line after.
+func TestCLICheckPlacesASyntaxErrorOnItsLine(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "site.toml")
+	os.WriteFile(conf, []byte("[server\nlog_level = \"info\"\n"), 0o644)
+	cmd := exec.Command(binary, "-t", "-c", conf)
+	out, _ := cmd.Output()
+	want := conf + ":1:8: expected '.' or ']' to end table name, but got '\\n' instead\n"
+	if cmd.ProcessState.ExitCode() != 1 || string(out) != want {
+		t.Fatalf("exit %d, output\n%q\nwant\n%q", cmd.ProcessState.ExitCode(), out, want)
+	}
+}
+
 func TestCLIServesConfigAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	conf := writeSite(t, dir, addr, "hello from the site")
