@@ -62,6 +62,45 @@ func TestSyntaxErrorIsPlacedOnTheLineThatHasIt(t *testing.T) {
 	}
 }
 
+// A typo of root is why its vhost has nothing to serve: reporting that too
+// would send the user looking for a second mistake. A vhost that really
+// serves nothing is still told so.
+func TestUnknownKeyInAVhostIsNotAlsoNothingToServe(t *testing.T) {
+	runErrCases(t, []errCase{{
+		name: "a lone typo of root",
+		src: `
+[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+
+[[vhost]]
+hosts = ["a.example"]
+rooot = "site"
+
+[[vhost]]
+hosts = ["b.example"]
+`,
+		want: []want{
+			{7, 1, "vhost[0].rooot", `unknown key (did you mean "root"?)`},
+			{9, 1, "vhost[1]", "nothing to serve"},
+		},
+	}, {
+		name: "a misspelt redirect table",
+		src: `
+[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+
+[[vhost]]
+hosts = ["a.example"]
+[[vhost.redirects]]
+from = "/"
+to = "https://example.org/"
+`,
+		want: []want{{7, 1, "vhost[0].redirects", `unknown key (did you mean "redirect"?)`}},
+	}})
+}
+
 func TestUnknownKeyIsErrorWithLine(t *testing.T) {
 	runErrCases(t, []errCase{{
 		name: "typo in vhost",

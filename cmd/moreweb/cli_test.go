@@ -209,6 +209,49 @@ func TestCLICheckPlacesASyntaxErrorOnItsLine(t *testing.T) {
 	}
 }
 
+// TestCLICheckReportsATypoAloneAsTheREADMEShows runs -t on a file with the
+// two mistakes of the README's sample: a typo of root, which is reported
+// alone (not also as a vhost with nothing to serve), and a listener that
+// does not exist. The output is the README's, byte for byte.
+func TestCLICheckReportsATypoAloneAsTheREADMEShows(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prompt = "$ moreweb -t -c site.toml\n"
+	_, sample, ok := strings.Cut(string(readme), prompt)
+	if !ok {
+		t.Fatalf("the README has no %q sample", prompt)
+	}
+	sample, _, _ = strings.Cut(sample, "```")
+
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "www"), 0o755)
+	os.WriteFile(filepath.Join(dir, "site.toml"), []byte(`[server]
+access_log = "off"
+
+[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+
+[[vhost]]
+hosts = ["a.example"]
+default = true
+listing = true
+rooot = "www"
+[[vhost]]
+listeners = ["wbe"]
+hosts = ["b.example"]
+root = "www"
+`), 0o644)
+	cmd := exec.Command(binary, "-t", "-c", "site.toml")
+	cmd.Dir = dir
+	out, _ := cmd.Output()
+	if cmd.ProcessState.ExitCode() != 1 || string(out) != sample {
+		t.Errorf("exit %d, output\n%s\nthe README shows\n%s", cmd.ProcessState.ExitCode(), out, sample)
+	}
+}
+
 func TestCLIServesConfigAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	conf := writeSite(t, dir, addr, "hello from the site")
