@@ -13,6 +13,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -37,6 +38,9 @@ type Config struct {
 	// the templates and error pages it names, so a reload that changes
 	// nothing can be skipped; comments and formatting do not affect it.
 	Hash [32]byte
+	// FileSum is the SHA-256 of the file's bytes as they were read, for
+	// WatchOptions.Since; zero for ZeroConfig.
+	FileSum [32]byte
 }
 
 // Server is the [server] table. Every field has its default filled in.
@@ -198,6 +202,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	cfg.File = abs
 	cfg.Hash = hashConfig(cfg, c.contents)
+	cfg.FileSum = sha256.Sum256(data)
 	return cfg, nil
 }
 

@@ -101,10 +101,17 @@ func (r router) Route(host []byte) (handlers.Handler, string, bool) {
 // watch starts watching the config file at path until ctx ends; each
 // change it reports is to be a reload. What the watcher has to say about
 // itself (a re-arm, the file gone and back) goes to the log.
+//
+// The watcher is armed after the serving config was read from path; a
+// save in between is reported too, measured against what was read.
 func (a *app) watch(ctx context.Context, path string, debounce time.Duration) <-chan struct{} {
 	log := a.log.Named("watch")
+	a.mu.Lock()
+	since := a.cfg.FileSum
+	a.mu.Unlock()
 	return config.Watch(ctx, path, config.WatchOptions{
 		Debounce: debounce,
+		Since:    &since,
 		Log: func(msg string, err error) {
 			if err != nil {
 				log.Warn(msg, zap.String("config", path), zap.Error(err))
