@@ -65,6 +65,35 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// count is how many lines contain sub.
+func (s *syncBuffer) count(sub string) int {
+	n := 0
+	for _, line := range strings.Split(s.String(), "\n") {
+		if strings.Contains(line, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitCount waits until at least n lines contain sub and returns how many
+// do. A change is logged after it takes effect, so a test that has seen
+// the effect must still wait for the line.
+func (s *syncBuffer) waitCount(t *testing.T, sub string, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := s.count(sub)
+		if got >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines with %q, want %d:\n%s", got, sub, n, s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 type proc struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer

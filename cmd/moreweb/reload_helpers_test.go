@@ -67,15 +67,7 @@ func (l *liveApp) addr(t *testing.T, cfgAddr string) string {
 }
 
 // count is how many log lines contain s.
-func (l *liveApp) count(s string) int {
-	n := 0
-	for _, line := range strings.Split(l.logs.String(), "\n") {
-		if strings.Contains(line, s) {
-			n++
-		}
-	}
-	return n
-}
+func (l *liveApp) count(s string) int { return l.logs.count(s) }
 
 // waitLog waits until more than n log lines contain s, and returns the
 // last of them.
