@@ -160,6 +160,15 @@ type Redirect struct {
 // Load reads and checks the file at path. On failure the error is an
 // ErrorList.
 func Load(path string) (*Config, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// readConfig reads the file at path; a failure is an ErrorList.
+func readConfig(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		// The path is already the start of the message; keep only why.
@@ -169,7 +178,7 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, ErrorList{{File: path, Msg: err.Error()}}
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse checks data as if read from path: path names the file in messages,

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moreweb/moreweb/config"
 )
 
 // TestCLIReloadsWhenTheFileIsSaved is the user's view of hot reload, with
@@ -60,5 +62,44 @@ func TestCLIReloadsWhenTheFileIsSaved(t *testing.T) {
 	// The new site serves before its reload's line is written.
 	if n := p.stderr.waitCount(t, "INFO\treloaded\t", 2); n != 2 {
 		t.Errorf("%d reloads logged, want 2:\n%s", n, p.stderr)
+	}
+}
+
+// TestCLISaveWrittenInTwoPartsIsAppliedWithoutAnError: an in-place save
+// whose writer pauses between two writes for longer than the watcher's
+// debounce (but less than the settle time) is read half-written — here a
+// [server] table with no listener yet. That read is not judged until the
+// file has settled: no "reload failed" line, and the finished file is
+// applied.
+func TestCLISaveWrittenInTwoPartsIsAppliedWithoutAnError(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	conf := writeSite(t, dir, addr, "old")
+	writeFiles(t, dir, map[string]string{"new/index.html": "new"})
+	p := startMoreweb(t, addr, "/", "-c", conf)
+	data, _ := os.ReadFile(conf)
+	next := strings.Replace(string(data), `root = "www"`, `root = "new"`, 1)
+	half := strings.Index(next, "[[listener]]")
+
+	f, err := os.OpenFile(conf, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(next[:half])
+	wrote := time.Now()
+	time.Sleep(config.DefaultDebounce + 70*time.Millisecond)
+	f.WriteString(next[half:])
+	pause := time.Since(wrote)
+	f.Close()
+	if pause >= config.DefaultDebounce+config.DefaultSettle {
+		t.Logf("the writer paused %v, longer than the test means to", pause)
+	}
+
+	// A failure from reading the first half would come before this line.
+	p.stderr.waitCount(t, "INFO\treloaded\t", 1)
+	if _, body := get(t, addr, "example.test", "/"); body != "new" {
+		t.Errorf("serving %q after the save", body)
+	}
+	if n := p.stderr.count("reload failed"); n > 0 {
+		t.Errorf("a save that ended valid logged %d failures:\n%s", n, p.stderr)
 	}
 }

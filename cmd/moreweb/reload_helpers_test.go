@@ -35,7 +35,7 @@ func runApp(t *testing.T, conf string, debounce time.Duration) *liveApp {
 		t.Fatal(err)
 	}
 	l := &liveApp{conf: conf, logs: &syncBuffer{}, signals: make(chan os.Signal, 1), exited: make(chan int, 1)}
-	l.a, err = start(cfg, func() (*config.Config, error) { return config.Load(conf) }, l.logs)
+	l.a, err = start(cfg, reloadFrom(conf), l.logs)
 	if err != nil {
 		t.Fatal(err)
 	}
