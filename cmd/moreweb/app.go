@@ -164,7 +164,11 @@ func (a *app) shutdown(sig os.Signal, signals <-chan os.Signal) int {
 	go func() {
 		for {
 			select {
-			case s := <-signals:
+			case s, ok := <-signals:
+				if !ok {
+					signals = nil // closed: no second signal can come
+					continue
+				}
 				if s == syscall.SIGINT || s == syscall.SIGTERM {
 					second <- s
 					cancel()

@@ -27,7 +27,7 @@ func TestSaveBeforeTheWatcherIsArmedIsApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	a, err := start(cfg, func() (*config.Config, error) { return config.Load(conf) }, logs)
+	a, err := start(cfg, reloadFrom(conf), logs)
 	if err != nil {
 		t.Fatal(err)
 	}
