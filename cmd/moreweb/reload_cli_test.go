@@ -77,29 +77,40 @@ func TestCLISaveWrittenInTwoPartsIsAppliedWithoutAnError(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"new/index.html": "new"})
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	data, _ := os.ReadFile(conf)
-	next := strings.Replace(string(data), `root = "www"`, `root = "new"`, 1)
-	half := strings.Index(next, "[[listener]]")
 
-	f, err := os.OpenFile(conf, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString(next[:half])
-	wrote := time.Now()
-	time.Sleep(config.DefaultDebounce + 70*time.Millisecond)
-	f.WriteString(next[half:])
-	pause := time.Since(wrote)
-	f.Close()
-	if pause >= config.DefaultDebounce+config.DefaultSettle {
-		t.Logf("the writer paused %v, longer than the test means to", pause)
-	}
+	// On a busy machine the writer may oversleep its pause past the
+	// settle time, when a failure is the right answer: then the save is
+	// tried again, the other way round.
+	for attempt, root := range []string{"new", "www", "new"} {
+		next := strings.Replace(string(data), `root = "www"`, `root = "`+root+`"`, 1)
+		half := strings.Index(next, "[[listener]]")
+		failed, reloaded := p.stderr.count("reload failed"), p.stderr.count("INFO\treloaded\t")
 
-	// A failure from reading the first half would come before this line.
-	p.stderr.waitCount(t, "INFO\treloaded\t", 1)
-	if _, body := get(t, addr, "example.test", "/"); body != "new" {
-		t.Errorf("serving %q after the save", body)
+		f, err := os.OpenFile(conf, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(next[:half])
+		wrote := time.Now()
+		time.Sleep(config.DefaultDebounce + 50*time.Millisecond)
+		f.WriteString(next[half:])
+		pause := time.Since(wrote)
+		f.Close()
+
+		// A failure from reading the first half would come before this line.
+		p.stderr.waitCount(t, "INFO\treloaded\t", reloaded+1)
+		if pause >= config.DefaultDebounce+config.DefaultSettle {
+			t.Logf("attempt %d: the writer paused %v, longer than debounce and settle time together", attempt, pause)
+			continue
+		}
+		want := map[string]string{"new": "new", "www": "old"}[root]
+		if _, body := get(t, addr, "example.test", "/"); body != want {
+			t.Errorf("serving %q after the save, want %q", body, want)
+		}
+		if n := p.stderr.count("reload failed") - failed; n > 0 {
+			t.Errorf("a save that ended valid logged %d failures:\n%s", n, p.stderr)
+		}
+		return
 	}
-	if n := p.stderr.count("reload failed"); n > 0 {
-		t.Errorf("a save that ended valid logged %d failures:\n%s", n, p.stderr)
-	}
+	t.Skip("the writer overslept every pause; the machine is too busy for this test")
 }
