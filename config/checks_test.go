@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,7 +28,76 @@ max_connections = 10,
 name = "web"
 name = "web2"
 `,
-		want: []want{{3, 14, "", "already been defined"}},
+		want: []want{{3, 1, "", "already been defined"}},
+	}})
+}
+
+// A syntax error is reported on the line that holds it: a header missing
+// its "]" is wrong at the end of its own line, not on the line after, where
+// the parser was when it noticed.
+func TestSyntaxErrorIsPlacedOnTheLineThatHasIt(t *testing.T) {
+	for _, c := range []struct{ name, src, want string }{
+		{"table header missing ]", "[server\nlog_level = \"info\"\n", ":1:8: expected '.' or ']' to end table name"},
+		{"table header missing ] at the end of the file", "[server", ":1:7: expected '.' or ']' to end table name"},
+		{"array header missing a ]", "[[vhost]\nroot = \"www\"\n", ":1:8: expected end of table array name delimiter ']'"},
+		{"header with a ] too many", "[server]]\nlog_level = \"info\"\n", ":1:9: expected a top-level item to end with a newline"},
+		{"unterminated string at the end of a line", "[server]\nlog_level = \"info\nlog_format = \"json\"\n", ":2:18: strings cannot contain newlines"},
+		{"header missing ] after a comment line", "# the sites\n[[vhost]\n", ":2:8: expected end of table array name delimiter ']'"},
+		{"byte-order mark before a broken header", "\xef\xbb\xbf[server\n", ":1:8: expected '.' or ']' to end table name"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "site.toml")
+			if err := os.WriteFile(path, []byte(c.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) != 1 {
+				t.Fatalf("want one diagnostic, got %v", err)
+			}
+			if got := list[0].String(); !strings.HasPrefix(got, path+c.want) {
+				t.Errorf("got  %s\nwant %s%s…", got, path, c.want)
+			}
+		})
+	}
+}
+
+// A typo of root is why its vhost has nothing to serve: reporting that too
+// would send the user looking for a second mistake. A vhost that really
+// serves nothing is still told so.
+func TestUnknownKeyInAVhostIsNotAlsoNothingToServe(t *testing.T) {
+	runErrCases(t, []errCase{{
+		name: "a lone typo of root",
+		src: `
+[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+
+[[vhost]]
+hosts = ["a.example"]
+rooot = "site"
+
+[[vhost]]
+hosts = ["b.example"]
+`,
+		want: []want{
+			{7, 1, "vhost[0].rooot", `unknown key (did you mean "root"?)`},
+			{9, 1, "vhost[1]", "nothing to serve"},
+		},
+	}, {
+		name: "a misspelt redirect table",
+		src: `
+[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+
+[[vhost]]
+hosts = ["a.example"]
+[[vhost.redirects]]
+from = "/"
+to = "https://example.org/"
+`,
+		want: []want{{7, 1, "vhost[0].redirects", `unknown key (did you mean "redirect"?)`}},
 	}})
 }
 

@@ -13,6 +13,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -37,6 +38,9 @@ type Config struct {
 	// the templates and error pages it names, so a reload that changes
 	// nothing can be skipped; comments and formatting do not affect it.
 	Hash [32]byte
+	// FileSum is the SHA-256 of the file's bytes as they were read, for
+	// WatchOptions.Since; zero for ZeroConfig.
+	FileSum [32]byte
 }
 
 // Server is the [server] table. Every field has its default filled in.
@@ -156,6 +160,15 @@ type Redirect struct {
 // Load reads and checks the file at path. On failure the error is an
 // ErrorList.
 func Load(path string) (*Config, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// readConfig reads the file at path; a failure is an ErrorList.
+func readConfig(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		// The path is already the start of the message; keep only why.
@@ -165,7 +178,7 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, ErrorList{{File: path, Msg: err.Error()}}
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse checks data as if read from path: path names the file in messages,
@@ -186,7 +199,8 @@ func Parse(path string, data []byte) (*Config, error) {
 	if _, err := toml.Decode(string(data), &tree); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, ErrorList{{File: c.name(), Line: pe.Position.Line, Col: pe.Position.Col, Msg: pe.Message}}
+			line, col := syntaxPosition(data, pe.Position.Start)
+			return nil, ErrorList{{File: c.name(), Line: line, Col: col, Msg: pe.Message}}
 		}
 		return nil, ErrorList{{File: c.name(), Msg: err.Error()}}
 	}
@@ -197,6 +211,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	cfg.File = abs
 	cfg.Hash = hashConfig(cfg, c.contents)
+	cfg.FileSum = sha256.Sum256(data)
 	return cfg, nil
 }
 

@@ -198,11 +198,12 @@ func (c *checker) vhost(t *table) (Vhost, vhostSource) {
 	v.Redirects = c.redirects(rts)
 
 	// Judged on what was written, so a root that failed its own check is
-	// not reported a second time as missing.
-	if !t.has("root") && isEmpty(t.m["paths"]) && isEmpty(t.m["redirect"]) {
+	// not reported a second time as missing. An unknown key is most likely
+	// what was meant to serve (rooot, redirects): it is then the one error.
+	typo := t.unknown()
+	if !typo && !t.has("root") && isEmpty(t.m["paths"]) && isEmpty(t.m["redirect"]) {
 		c.keyErrorf(t.path, "nothing to serve: give the vhost a root, paths or a [[vhost.redirect]]")
 	}
-	t.unknown()
 	return v, src
 }
 

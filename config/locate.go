@@ -66,6 +66,23 @@ func (l *locator) find(p keyPath, atValue bool) (line, col int) {
 	return 0, 0
 }
 
+// syntaxPosition places a TOML parse error by its byte offset, start, into
+// the text the parser read: src without its byte-order mark. The parser's
+// own line number has already moved on when the offending byte is the
+// newline that ends a line, as in a header missing its "]", so the offset
+// is the one to trust.
+func syntaxPosition(src []byte, start int) (line, col int) {
+	switch {
+	case bytes.HasPrefix(src, []byte("\xff\xfe")), bytes.HasPrefix(src, []byte("\xfe\xff")):
+		src = src[2:]
+	case bytes.HasPrefix(src, []byte("\xef\xbb\xbf")):
+		src = src[3:]
+	}
+	start = max(0, min(start, len(src)))
+	before := src[:start]
+	return bytes.Count(before, []byte("\n")) + 1, start - (bytes.LastIndexByte(before, '\n') + 1) + 1
+}
+
 func (l *locator) setKey(p keyPath, off int) {
 	// The first mention wins: later ones are only implicit parents.
 	k := p.String()

@@ -218,8 +218,8 @@ func (t *table) enum(key, def string, allowed ...string) string {
 }
 
 // unknown reports every key no getter asked for, suggesting the known key
-// it most likely misspells.
-func (t *table) unknown() {
+// it most likely misspells, and says whether there was one.
+func (t *table) unknown() (found bool) {
 	for _, k := range sortedKeys(t.m) {
 		if t.known[k] {
 			continue
@@ -229,7 +229,9 @@ func (t *table) unknown() {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		t.c.keyErrorf(t.path.key(k), "%s", msg)
+		found = true
 	}
+	return found
 }
 
 func (c *checker) typeError(p keyPath, want string, got any) {

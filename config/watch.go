@@ -29,6 +29,13 @@ type WatchOptions struct {
 	// nil: the file is gone, the file is back). Nil discards them.
 	Log func(msg string, err error)
 
+	// Since, when set, is the SHA-256 of the contents the caller read from
+	// the file before calling Watch (Config.FileSum). A save made after
+	// that read and before the watcher was armed sends no event Watch can
+	// see, so Watch compares once armed: different contents are reported
+	// as a change, after the debounce like any other.
+	Since *[32]byte
+
 	// armed, when set, is called with each new fsnotify watcher once it
 	// watches the directory. Tests use it to inject watcher errors.
 	armed func(*fsnotify.Watcher)
@@ -69,7 +76,8 @@ type WatchOptions struct {
 // re-arm the file is checked, since events may have been lost meanwhile.
 //
 // Watch arms the watcher before it returns, so any change made after it
-// returns is seen.
+// returns is seen; with opt.Since, so is one made since the caller read
+// the file.
 func Watch(ctx context.Context, path string, opt WatchOptions) <-chan struct{} {
 	if opt.Debounce <= 0 {
 		opt.Debounce = DefaultDebounce
@@ -93,7 +101,9 @@ func Watch(ctx context.Context, path string, opt WatchOptions) <-chan struct{} {
 	if st.err == nil {
 		w.retarget(st.target)
 	}
-	go w.run(ctx, armed)
+	// A file gone since is waited for as always, and reported when back.
+	missed := opt.Since != nil && !st.missing && (st.err != nil || st.contents != *opt.Since)
+	go w.run(ctx, armed, missed)
 	return w.out
 }
 
@@ -138,7 +148,7 @@ const (
 	rearm            // the watched directory went away
 )
 
-func (w *watcher) run(ctx context.Context, armed bool) {
+func (w *watcher) run(ctx context.Context, armed, missed bool) {
 	defer close(w.out)
 	defer w.disarm()
 
@@ -166,6 +176,9 @@ func (w *watcher) run(ctx context.Context, armed bool) {
 		w.log(msg, err)
 		w.disarm()
 		retry.Reset(w.nextBackoff())
+	}
+	if missed {
+		burst(strong)
 	}
 
 	for {
@@ -267,10 +280,11 @@ func (w *watcher) settle(force bool) {
 
 // state is what the watcher knows of the file at one moment.
 type state struct {
-	target  string   // path resolved through symlinks
-	sum     [32]byte // SHA-256 of target and the contents
-	missing bool     // path, or a link on the way, does not exist
-	err     error    // other failures to resolve or read
+	target   string   // path resolved through symlinks
+	sum      [32]byte // SHA-256 of target and the contents
+	contents [32]byte // SHA-256 of the contents alone
+	missing  bool     // path, or a link on the way, does not exist
+	err      error    // other failures to resolve or read
 }
 
 func (w *watcher) check() state {
@@ -289,6 +303,7 @@ func (w *watcher) check() state {
 	var st state
 	st.target = target
 	h.Sum(st.sum[:0])
+	st.contents = sha256.Sum256(data)
 	return st
 }
 

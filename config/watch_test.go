@@ -355,6 +355,40 @@ func TestWatchSameBytesSavedAgainIsReported(t *testing.T) {
 	r.expectChange("same bytes saved again")
 }
 
+// A save between reading the config and arming the watcher sends no event
+// the watcher can see: given what was read (Since), Watch compares once it
+// is armed and reports the difference; with no difference, it stays quiet.
+func TestWatchReportsASaveMadeBeforeItWasArmed(t *testing.T) {
+	t.Parallel() // the watcher tests spend their time waiting
+	dir := newSite(t)
+	src := `
+[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+[[vhost]]
+hosts = ["a.example"]
+root = "site"
+`
+	path := writeConfig(t, dir, src)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	unchanged := startWatch(t, path, WatchOptions{Since: &cfg.FileSum})
+	unchanged.expectNone("file as it was read", 3*testDebounce)
+	unchanged.cancel()
+
+	renameOver(t, path, strings.Replace(src, `"site"`, `"pages"`, 1))
+	r := startWatch(t, path, WatchOptions{Since: &cfg.FileSum})
+	r.expectChange("saved after it was read, before Watch")
+
+	// Without Since, the file as Watch finds it is the baseline: the same
+	// save goes unseen, which is why the caller passes what it read.
+	blind := startWatch(t, path, WatchOptions{})
+	blind.expectNone("no Since", 3*testDebounce)
+}
+
 func TestWatchStopsWhenContextEnds(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "site.toml")
 	write(t, path, "v1")

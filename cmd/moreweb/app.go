@@ -109,10 +109,17 @@ func (r router) Route(host []byte) (handlers.Handler, string, bool) {
 // watch starts watching the config file at path until ctx ends; each
 // change it reports is to be a reload. What the watcher has to say about
 // itself (a re-arm, the file gone and back) goes to the log.
+//
+// The watcher is armed after the serving config was read from path; a
+// save in between is reported too, measured against what was read.
 func (a *app) watch(ctx context.Context, path string, debounce time.Duration) <-chan struct{} {
 	log := a.log.Named("watch")
+	a.mu.Lock()
+	since := a.cfg.FileSum
+	a.mu.Unlock()
 	return config.Watch(ctx, path, config.WatchOptions{
 		Debounce: debounce,
+		Since:    &since,
 		Log: func(msg string, err error) {
 			if err != nil {
 				log.Warn(msg, zap.String("config", path), zap.Error(err))
@@ -158,15 +165,26 @@ func (a *app) shutdown(sig os.Signal, signals <-chan os.Signal) int {
 	a.log.Info("shutting down", zap.String("signal", sig.String()), zap.Duration("shutdown_timeout", timeout))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// A second SIGINT or SIGTERM means now; a SIGHUP or SIGUSR1 meanwhile
+	// is dropped and the wait goes on. The signal is passed on before the
+	// cut, so that the log can say it cut the connections, not the timeout.
+	second := make(chan os.Signal, 1)
 	go func() {
-		// A second signal means now.
-		select {
-		case s := <-signals:
-			if s == syscall.SIGINT || s == syscall.SIGTERM {
-				a.log.Warn("second signal: exiting at once", zap.String("signal", s.String()))
-				cancel()
+		for {
+			select {
+			case s, ok := <-signals:
+				if !ok {
+					signals = nil // closed: no second signal can come
+					continue
+				}
+				if s == syscall.SIGINT || s == syscall.SIGTERM {
+					second <- s
+					cancel()
+					return
+				}
+			case <-ctx.Done():
+				return
 			}
-		case <-ctx.Done():
 		}
 	}()
 	cut, err := a.sup.Shutdown(ctx)
@@ -179,7 +197,12 @@ func (a *app) shutdown(sig os.Signal, signals <-chan os.Signal) int {
 		l.Close()
 	}
 	if err != nil {
-		a.log.Error("stopped with connections cut", zap.Int("connections", cut), zap.Error(err))
+		select {
+		case s := <-second:
+			a.log.Error("second signal: stopped at once, connections cut", zap.String("signal", s.String()), zap.Int("connections", cut))
+		default:
+			a.log.Error("shutdown_timeout reached: connections cut", zap.Duration("shutdown_timeout", timeout), zap.Int("connections", cut))
+		}
 		a.log.Sync()
 		return 1
 	}

@@ -65,6 +65,35 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// count is how many lines contain sub.
+func (s *syncBuffer) count(sub string) int {
+	n := 0
+	for _, line := range strings.Split(s.String(), "\n") {
+		if strings.Contains(line, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitCount waits until at least n lines contain sub and returns how many
+// do. A change is logged after it takes effect, so a test that has seen
+// the effect must still wait for the line.
+func (s *syncBuffer) waitCount(t *testing.T, sub string, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := s.count(sub)
+		if got >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines with %q, want %d:\n%s", got, sub, n, s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 type proc struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer
@@ -193,6 +222,62 @@ rooot = "www"
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// A new user's first mistake: a header missing its "]" is reported on its
+// own line, the first, not on the line after.
+func TestCLICheckPlacesASyntaxErrorOnItsLine(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "site.toml")
+	os.WriteFile(conf, []byte("[server\nlog_level = \"info\"\n"), 0o644)
+	cmd := exec.Command(binary, "-t", "-c", conf)
+	out, _ := cmd.Output()
+	want := conf + ":1:8: expected '.' or ']' to end table name, but got '\\n' instead\n"
+	if cmd.ProcessState.ExitCode() != 1 || string(out) != want {
+		t.Fatalf("exit %d, output\n%q\nwant\n%q", cmd.ProcessState.ExitCode(), out, want)
+	}
+}
+
+// TestCLICheckReportsATypoAloneAsTheREADMEShows runs -t on a file with the
+// two mistakes of the README's sample: a typo of root, which is reported
+// alone (not also as a vhost with nothing to serve), and a listener that
+// does not exist. The output is the README's, byte for byte.
+func TestCLICheckReportsATypoAloneAsTheREADMEShows(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prompt = "$ moreweb -t -c site.toml\n"
+	_, sample, ok := strings.Cut(string(readme), prompt)
+	if !ok {
+		t.Fatalf("the README has no %q sample", prompt)
+	}
+	sample, _, _ = strings.Cut(sample, "```")
+
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "www"), 0o755)
+	os.WriteFile(filepath.Join(dir, "site.toml"), []byte(`[server]
+access_log = "off"
+
+[[listener]]
+name = "web"
+address = "127.0.0.1:8080"
+
+[[vhost]]
+hosts = ["a.example"]
+default = true
+listing = true
+rooot = "www"
+[[vhost]]
+listeners = ["wbe"]
+hosts = ["b.example"]
+root = "www"
+`), 0o644)
+	cmd := exec.Command(binary, "-t", "-c", "site.toml")
+	cmd.Dir = dir
+	out, _ := cmd.Output()
+	if cmd.ProcessState.ExitCode() != 1 || string(out) != sample {
+		t.Errorf("exit %d, output\n%s\nthe README shows\n%s", cmd.ProcessState.ExitCode(), out, sample)
 	}
 }
 

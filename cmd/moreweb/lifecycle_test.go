@@ -139,7 +139,8 @@ func TestLifecycleSIGTERMLetsLargeDownloadFinish(t *testing.T) {
 
 // TestLifecycleSecondSignalExitsAtOnce: with a client that will never let
 // the graceful stop finish, a second SIGTERM ends the process at once,
-// non-zero, saying what it cut.
+// non-zero, saying what it cut and why: the signal, not shutdown_timeout,
+// which is a minute away.
 func TestLifecycleSecondSignalExitsAtOnce(t *testing.T) {
 	addr := freeAddr(t)
 	_, conf := lifecycleSite(t, addr, 256<<20, `access_log = "off"`+"\n"+`shutdown_timeout = "60s"`)
@@ -160,10 +161,42 @@ func TestLifecycleSecondSignalExitsAtOnce(t *testing.T) {
 	if code == 0 {
 		t.Errorf("exit 0 with a connection cut")
 	}
-	for _, want := range []string{"second signal", "connections cut"} {
-		if !strings.Contains(p.stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
+	var said string
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(line, "second signal") {
+			said = line
 		}
+	}
+	if !strings.Contains(said, "connections cut") || !strings.Contains(said, `"connections": 1`) || !strings.Contains(said, `"signal": "terminated"`) {
+		t.Errorf("no line says the second signal cut the one connection:\n%s", p.stderr)
+	}
+	if strings.Contains(p.stderr.String(), "shutdown_timeout reached") {
+		t.Errorf("a timeout is blamed, with shutdown_timeout a minute away:\n%s", p.stderr)
+	}
+}
+
+// TestLifecycleSecondSignalCountsAfterOtherSignals: a SIGHUP or SIGUSR1
+// sent while stopping (a logrotate run, say) is no stop signal, and does
+// not use up the wait for one: the SIGTERM after it still ends the process
+// at once.
+func TestLifecycleSecondSignalCountsAfterOtherSignals(t *testing.T) {
+	addr := freeAddr(t)
+	_, conf := lifecycleSite(t, addr, 256<<20, `access_log = "off"`+"\n"+`shutdown_timeout = "60s"`)
+	p := startMoreweb(t, addr, "/", "-c", conf)
+	startDownload(t, addr) // and never read the body
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	time.Sleep(300 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("still stopping 5s after the second SIGTERM:\n%s", p.stderr)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(p.stderr.String(), "second signal") {
+		t.Errorf("exit %d:\n%s", code, p.stderr)
 	}
 }
 
@@ -184,6 +217,9 @@ func TestLifecycleShutdownTimeoutCutsAndExitsNonZero(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "connections cut") || !strings.Contains(p.stderr.String(), `"connections": 1`) {
 		t.Errorf("stderr does not say one connection was cut:\n%s", p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "shutdown_timeout reached") || strings.Contains(p.stderr.String(), "second signal") {
+		t.Errorf("stderr does not blame shutdown_timeout, and only it:\n%s", p.stderr)
 	}
 }
 

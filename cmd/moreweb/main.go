@@ -63,8 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	load := func() (*config.Config, error) { return config.Load(*configPath) }
+	reload := reloadFrom(*configPath)
 	if *configPath == "" {
 		load = func() (*config.Config, error) { return config.ZeroConfig(*root, *listen) }
+		reload = load
 	}
 	cfg, err := load()
 	if *checkOnly {
@@ -90,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(signals)
-	a, err := start(cfg, load, stderr)
+	a, err := start(cfg, reload, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "moreweb: %v\n", err)
 		return 1
@@ -109,4 +111,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		changes = a.watch(ctx, *configPath, config.DefaultDebounce)
 	}
 	return a.serve(signals, changes)
+}
+
+// reloadFrom is how a running server reads its config file again. A save
+// may be caught half-written, so a failed load is only reported once the
+// file has settled.
+func reloadFrom(path string) func() (*config.Config, error) {
+	return func() (*config.Config, error) { return config.LoadSettled(path, config.DefaultSettle) }
 }

@@ -35,7 +35,7 @@ func runApp(t *testing.T, conf string, debounce time.Duration) *liveApp {
 		t.Fatal(err)
 	}
 	l := &liveApp{conf: conf, logs: &syncBuffer{}, signals: make(chan os.Signal, 1), exited: make(chan int, 1)}
-	l.a, err = start(cfg, func() (*config.Config, error) { return config.Load(conf) }, l.logs)
+	l.a, err = start(cfg, reloadFrom(conf), l.logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,15 +67,7 @@ func (l *liveApp) addr(t *testing.T, cfgAddr string) string {
 }
 
 // count is how many log lines contain s.
-func (l *liveApp) count(s string) int {
-	n := 0
-	for _, line := range strings.Split(l.logs.String(), "\n") {
-		if strings.Contains(line, s) {
-			n++
-		}
-	}
-	return n
-}
+func (l *liveApp) count(s string) int { return l.logs.count(s) }
 
 // waitLog waits until more than n log lines contain s, and returns the
 // last of them.

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moreweb/moreweb/config"
+)
+
+// TestSaveBeforeTheWatcherIsArmedIsApplied goes through start-up in main's
+// order — read the file, bind the sockets, arm the watcher — with a save
+// renamed in after the port answers and before the watcher is armed, the
+// moment a client can first see the server. The watcher sends no event
+// for it; the save must be applied all the same.
+func TestSaveBeforeTheWatcherIsArmedIsApplied(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	conf := writeSite(t, dir, addr, "old")
+	writeFiles(t, dir, map[string]string{"new/index.html": "new"})
+	data, _ := os.ReadFile(conf)
+
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	a, err := start(cfg, reloadFrom(conf), logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, addr, "example.test", "/"); body != "old" {
+		t.Fatalf("serving %q before the save", body)
+	}
+	(&saver{t: t, path: conf}).save("rename", strings.Replace(string(data), `root = "www"`, `root = "new"`, 1))
+
+	ctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	signals, exited := make(chan os.Signal, 1), make(chan int, 1)
+	go func() { exited <- a.serve(signals, a.watch(ctx, conf, config.DefaultDebounce)) }()
+	defer func() { signals <- syscall.SIGTERM; <-exited }()
+
+	body := ""
+	for deadline := time.Now().Add(3 * time.Second); body != "new" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		_, body = get(t, addr, "example.test", "/")
+	}
+	if body != "new" {
+		t.Fatalf("the save made before the watcher was armed was never applied; log:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), `"trigger": "file changed"`) {
+		t.Errorf("no reload logged for the save:\n%s", logs)
+	}
+}
