@@ -328,7 +328,7 @@ func (c *conn) serveOne() step {
 		return stepClose
 	}
 	if w.closeAfter {
-		if !req.Body.Done() || c.rd.Buffered() > 0 {
+		if !req.Body.Done() || c.rd.Buffered() > 0 || unreadInput(c.raw) {
 			// The client may still be sending; see lingerClose.
 			c.lingerClose()
 		}

@@ -1,6 +1,9 @@
 package listener
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // flushMore writes what is pending flagged MSG_MORE when a file body
 // follows: the kernel then sends the head in the same segments as the
@@ -75,3 +78,22 @@ func (w *responseWriter) capUnsent() {
 // tcpNotSentLowat is TCP_NOTSENT_LOWAT from linux/tcp.h, which package
 // syscall does not name.
 const tcpNotSentLowat = 25
+
+// unreadInput reports whether the socket holds bytes the kernel received
+// and nobody read (SIOCINQ). Closing a socket in that state makes the
+// kernel answer with a reset, which throws away the response still in
+// flight: the client sent more after a request that ended the connection
+// (RFC 9112 §9.6), and the response must be let out by a lingering close.
+func unreadInput(raw syscall.RawConn) bool {
+	if raw == nil {
+		return false
+	}
+	n := 0
+	raw.Control(func(fd uintptr) {
+		var v int32
+		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&v))); errno == 0 {
+			n = int(v)
+		}
+	})
+	return n > 0
+}
