@@ -11,6 +11,7 @@ func (r *Request) interpret(lim *Limits) error {
 		host       []byte
 		haveCL     bool
 		cl         int64
+		clValue    []byte
 		teFields   int
 		teCodings  int
 		teLast     []byte
@@ -31,25 +32,22 @@ func (r *Request) interpret(lim *Limits) error {
 			hosts++
 			host = f.Value
 		case equalFold(f.Name, "content-length"):
-			// RFC 9110 §8.6: Content-Length = 1*DIGIT; a list of identical
-			// values may be taken as one, different values are refused.
-			empty := true
-			forEachListElement(f.Value, func(e []byte) bool {
-				empty = false
-				n, ok := parseDecimal(e)
-				if !ok {
-					clInvalid = true
-					return false
-				}
-				if haveCL && n != cl {
-					clConflict = true
-				}
-				haveCL, cl = true, n
-				return true
-			})
-			if empty {
+			// RFC 9110 §8.6: Content-Length = 1*DIGIT. Repeated fields
+			// are taken as one only when their values are byte-identical,
+			// as net/http requires: a proxy that compares the text would
+			// refuse "05" beside "5", and one that parses "5, 5" as a
+			// number fails, so accepting either would make us read a
+			// message that the hop before us reads differently or not at
+			// all. A list in one field is therefore no Content-Length.
+			n, ok := parseDecimal(f.Value)
+			if !ok {
 				clInvalid = true
+				break
 			}
+			if haveCL && string(f.Value) != string(clValue) {
+				clConflict = true
+			}
+			haveCL, cl, clValue = true, n, f.Value
 		case equalFold(f.Name, "transfer-encoding"):
 			teFields++
 			forEachListElement(f.Value, func(e []byte) bool {
