@@ -178,6 +178,14 @@ var hostileTests = []hostileTest{
 	{name: "RFC9112-7/chunked-twice-separate-fields", raw: get("/", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), status: 400, err: errTEInvalid},
 	{name: "RFC9112-6.1/Transfer-Encoding-in-HTTP/1.0", raw: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400, err: errTEHTTP10},
 	{name: "RFC9112-6.1/Transfer-Encoding-empty", raw: get("/", "Transfer-Encoding:\r\n"), status: 400, err: errTEInvalid},
+	// An empty element is not a coding. RFC 9110 §5.6.1 would have it
+	// ignored, but net/http (like nginx) takes exactly one field, "chunked",
+	// and a proxy built on it refuses what we would frame as chunked.
+	// Found by FuzzDifferential (testdata 2cc4b11affc1b57d).
+	{name: "RFC9112-6.1/Transfer-Encoding-empty-field-then-chunked", raw: get("/", "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n"), status: 400, err: errTEInvalid},
+	{name: "RFC9112-6.1/Transfer-Encoding-chunked-then-empty-field", raw: get("/", "Transfer-Encoding: chunked\r\nTransfer-Encoding: \r\n"), status: 400, err: errTEInvalid},
+	{name: "RFC9112-6.1/Transfer-Encoding-empty-element-before-chunked", raw: get("/", "Transfer-Encoding: , chunked\r\n"), status: 400, err: errTEInvalid},
+	{name: "RFC9112-6.1/Transfer-Encoding-empty-element-after-chunked", raw: get("/", "Transfer-Encoding: chunked,\r\n"), status: 400, err: errTEInvalid},
 	{name: "RFC9112-6.1/Transfer-Encoding-with-parameter", raw: get("/", "Transfer-Encoding: chunked;q=1\r\n"), status: 400, err: errTEInvalid},
 	{name: "RFC9112-6.1/Transfer-Encoding-quoted", raw: get("/", "Transfer-Encoding: \"chunked\"\r\n"), status: 400, err: errTEInvalid},
 

@@ -1,5 +1,7 @@
 package parser
 
+import "bytes"
+
 // interpret reads the header fields that decide how the message is framed and
 // routed: Host, Content-Length, Transfer-Encoding, Connection and Expect.
 // Framing follows RFC 9112 §6.3; wherever two readings of a message are
@@ -50,7 +52,13 @@ func (r *Request) interpret(lim *Limits) error {
 			haveCL, cl, clValue = true, n, f.Value
 		case equalFold(f.Name, "transfer-encoding"):
 			teFields++
+			// An empty element, or an empty field beside another, would
+			// be ignored by RFC 9110 §5.6.1, but a proxy that takes one
+			// field reading exactly "chunked" (net/http, nginx) refuses
+			// it: refused here too, so that no hop frames it otherwise.
+			elems := 0
 			forEachListElement(f.Value, func(e []byte) bool {
+				elems++
 				teCodings++
 				teLast = e
 				for _, c := range e {
@@ -66,6 +74,9 @@ func (r *Request) interpret(lim *Limits) error {
 				}
 				return true
 			})
+			if elems != bytes.Count(f.Value, comma)+1 {
+				teInvalid = true
+			}
 		case equalFold(f.Name, "connection"):
 			forEachListElement(f.Value, func(e []byte) bool {
 				if equalFold(e, "close") {
@@ -168,3 +179,5 @@ func parseDecimal(b []byte) (int64, bool) {
 	}
 	return n, true
 }
+
+var comma = []byte{','}
