@@ -67,13 +67,15 @@ type cuttable interface {
 // dropReport is what the error log has been told about dropped entries,
 // kept by the writer goroutine under outMu.
 type dropReport struct {
-	dropping bool
-	since    time.Time // when the current run of drops began
-	last     time.Time // the last line about drops
-	base     int64     // Dropped() when the run began
-	reported int64     // Dropped() at the last line
-	seen     int64     // Dropped() at the end of the previous flush
-	cause    error
+	dropping  bool
+	announced bool      // the current run has had a line
+	since     time.Time // when the current run of drops began
+	untold    time.Time // when the oldest drop no line has told happened
+	last      time.Time // the last line about drops
+	base      int64     // Dropped() when the run began
+	reported  int64     // Dropped() at the last line
+	seen      int64     // Dropped() at the end of the previous flush
+	cause     error
 }
 
 // errOutputSlow is the cause of drops when no write failed: the buffers
@@ -312,35 +314,47 @@ func (l *AccessLog) cutBack(k int64) bool {
 // report tells the error log about drops: one line when they start, then
 // at most one every reportEvery while they go on, saying how many and why,
 // and one when a write works again with none dropped since the last flush.
+// A run of drops that starts within reportEvery of the last line is not
+// announced, and neither is its end: its count goes into the next line, so
+// that an output failing every other flush cannot flood the error log.
 func (l *AccessLog) report(now time.Time, err error, wrote bool) {
 	r := &l.rep
 	total := l.dropped.Load()
 	fresh := total > r.seen
 	r.seen = total
+	if fresh && r.untold.IsZero() {
+		r.untold = now
+	}
 	if err != nil {
 		r.cause = err
 	} else if fresh && r.cause == nil {
 		r.cause = errOutputSlow
 	}
 	log := l.errlog.Load()
+	quiet := !r.last.IsZero() && now.Sub(r.last) < l.reportEvery
 	switch {
 	case fresh && !r.dropping:
-		r.dropping, r.since, r.base = true, now, r.reported
-		// A run that starts right after another ended is told in the
-		// next summary, so that a flapping output cannot flood the log.
-		if r.last.IsZero() || now.Sub(r.last) >= l.reportEvery {
+		r.dropping, r.announced, r.since, r.base = true, !quiet, r.untold, r.reported
+		if !quiet {
 			log.Warn("access log: dropping entries: "+r.cause.Error(),
 				zap.Int64("dropped", total-r.reported), zap.Error(r.cause))
-			r.last, r.reported = now, total
+			r.told(now, total)
 		}
-	case r.dropping && fresh:
-		if now.Sub(r.last) >= l.reportEvery {
+	case fresh || (!r.dropping && total > r.reported):
+		if !quiet {
 			l.summary(log, now, total)
+			r.announced = r.dropping
 		}
 	case r.dropping && wrote && err == nil:
-		log.Info(fmt.Sprintf("access log: writing again; %d entries dropped in %.0f s", total-r.base, now.Sub(r.since).Seconds()),
-			zap.Int64("dropped", total-r.base), zap.Duration("for", now.Sub(r.since)), zap.Error(r.cause))
-		r.dropping, r.last, r.reported, r.cause = false, now, total, nil
+		r.dropping = false
+		if r.announced {
+			log.Info(fmt.Sprintf("access log: writing again; %d entries dropped in %.0f s", total-r.base, now.Sub(r.since).Seconds()),
+				zap.Int64("dropped", total-r.base), zap.Duration("for", now.Sub(r.since)), zap.Error(r.cause))
+			r.told(now, total)
+		}
+	}
+	if !r.dropping && r.reported == total {
+		r.cause = nil
 	}
 }
 
@@ -349,7 +363,11 @@ func (l *AccessLog) summary(log *zap.Logger, now time.Time, total int64) {
 	d := now.Sub(r.last)
 	log.Warn(fmt.Sprintf("access log: %d entries dropped in the last %.0f s: %v", total-r.reported, d.Seconds(), r.cause),
 		zap.Int64("dropped", total-r.reported), zap.Duration("in", d), zap.Int64("dropped_total", total), zap.Error(r.cause))
-	r.last, r.reported = now, total
+	r.told(now, total)
+}
+
+func (r *dropReport) told(now time.Time, total int64) {
+	r.last, r.reported, r.untold = now, total, time.Time{}
 }
 
 // closeReport is the last word at Close: a torn entry still unfinished is

@@ -279,3 +279,36 @@ func TestAccessLogReopenNeverCarriesATornEntryIntoTheNewFile(t *testing.T) {
 		t.Fatalf("%d entries in the new file, want 1", n)
 	}
 }
+
+// An output that fails every other flush does not get two error log lines
+// a flush: a run of drops that starts within the report interval of the
+// last line is told in the next line instead, and by Close every drop has
+// been told.
+func TestAccessLogFlappingOutputDoesNotFloodTheErrorLog(t *testing.T) {
+	var buf bytes.Buffer
+	disk := &fullDisk{w: &buf}
+	l, logs := manualAccessLog(t, disk, nil)
+	t0 := time.Now()
+	for i := 0; i < 50; i++ { // 10 s of flushes, 200 ms apart
+		if i%2 == 0 {
+			disk.room = 0
+		} else {
+			disk.room = 1 << 20
+		}
+		logEntries(l, 1)
+		flushAt(l, t0.Add(time.Duration(i)*accessFlushEvery))
+	}
+	if got := l.Dropped(); got != 25 {
+		t.Fatalf("Dropped() = %d, want 25", got)
+	}
+	// A start and an end in each 5 s.
+	if n := len(logs.All()); n > 4 {
+		t.Fatalf("%d error log lines in 10 s:\n%s", n, strings.Join(messages(t, logs), "\n"))
+	}
+	l.closeReport(t0.Add(10 * time.Second))
+	t.Log(strings.Join(messages(t, logs), "\n"))
+	if l.rep.reported != l.Dropped() {
+		t.Fatalf("%d of %d drops told", l.rep.reported, l.Dropped())
+	}
+	wholeJSONLines(t, buf.Bytes())
+}
