@@ -60,6 +60,8 @@ var smugglingTests = []struct {
 	{"TE with parameter", reqHead + "Transfer-Encoding: chunked;q=1\r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
 	{"TE empty", reqHead + "Transfer-Encoding: \r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
 	{"TE comma only", reqHead + "Transfer-Encoding: ,\r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
+	{"TE empty element before chunked", reqHead + "Transfer-Encoding: , chunked\r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
+	{"TE empty field then chunked", reqHead + "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
 	{"TE vertical tab", reqHead + "Transfer-Encoding: \x0bchunked\r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
 	{"TE form feed", reqHead + "Transfer-Encoding: \x0cchunked\r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
 	{"TE NUL", reqHead + "Transfer-Encoding: chunked\x00\r\n\r\n" + chunk(smug) + "0\r\n\r\n", refused},
@@ -82,7 +84,8 @@ var smugglingTests = []struct {
 
 	// Content-Length: duplicates, lists, signs, bases, overflow.
 	{"CL duplicate equal", reqHead + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello" + follow, framed | refused},
-	{"CL list equal", reqHead + "Content-Length: 5, 5\r\n\r\nhello" + follow, framed | refused},
+	{"CL list equal", reqHead + "Content-Length: 5, 5\r\n\r\nhello" + follow, refused},
+	{"CL duplicates equal only as numbers", reqHead + "Content-Length: 05\r\nContent-Length: 5\r\n\r\nhello" + follow, refused},
 	{"CL duplicate different", reqHead + "Content-Length: 5\r\nContent-Length: 46\r\n\r\nhello" + smug, refused},
 	{"CL list different", reqHead + "Content-Length: 5, 46\r\n\r\nhello" + smug, refused},
 	{"CL plus sign", reqHead + "Content-Length: +46\r\n\r\n" + smug, refused},

@@ -151,7 +151,17 @@ var hostileTests = []hostileTest{
 	{name: "RFC9110-8.6/Content-Length-overflow", raw: get("/", "Content-Length: 9223372036854775808\r\n"), status: 400, err: errContentLength},
 	{name: "RFC9110-8.6/Content-Length-over-19-digits", raw: get("/", "Content-Length: 00000000000000000005\r\n"), status: 400, err: errContentLength},
 	{name: "RFC9110-8.6/Content-Length-conflicting-fields", raw: get("/", "Content-Length: 5\r\nContent-Length: 6\r\n"), status: 400, err: errCLConflict},
-	{name: "RFC9110-8.6/Content-Length-conflicting-list", raw: get("/", "Content-Length: 5, 6\r\n"), status: 400, err: errCLConflict},
+	// Duplicates must be byte-identical, as net/http requires: 05 and 5
+	// are one number but two texts, and a proxy comparing texts refuses
+	// what we would take. Found by FuzzDifferential (testdata 3f038972e33dfcfc).
+	{name: "RFC9110-8.6/Content-Length-duplicates-differing-by-leading-zero", raw: get("/", "Content-Length: 05\r\nContent-Length: 5\r\n"), status: 400, err: errCLConflict},
+	{name: "RFC9110-8.6/Content-Length-duplicates-010-and-10", raw: get("/", "Content-Length: 010\r\nContent-Length: 10\r\n"), status: 400, err: errCLConflict},
+	{name: "RFC9110-8.6/Content-Length-duplicates-10-and-010", raw: get("/", "Content-Length: 10\r\nContent-Length: 010\r\n"), status: 400, err: errCLConflict},
+	// A list in one field is not 1*DIGIT: refused even when its values are
+	// identical, as net/http refuses it (§8.6 lets a recipient reject it).
+	{name: "RFC9110-8.6/Content-Length-identical-list", raw: get("/", "Content-Length: 5, 5\r\n"), status: 400, err: errContentLength},
+	{name: "RFC9110-8.6/Content-Length-identical-list-no-space", raw: get("/", "Content-Length: 5,5\r\n"), status: 400, err: errContentLength},
+	{name: "RFC9110-8.6/Content-Length-conflicting-list", raw: get("/", "Content-Length: 5, 6\r\n"), status: 400, err: errContentLength},
 	{name: "RFC9110-8.6/Content-Length-list-with-junk", raw: get("/", "Content-Length: 5, x\r\n"), status: 400, err: errContentLength},
 	{name: "RFC9112-6.1/Content-Length-and-Transfer-Encoding", raw: get("/", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"), status: 400, err: errCLAndTE},
 	{name: "RFC9112-6.1/Transfer-Encoding-and-Content-Length", raw: get("/", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"), status: 400, err: errCLAndTE},
@@ -168,6 +178,14 @@ var hostileTests = []hostileTest{
 	{name: "RFC9112-7/chunked-twice-separate-fields", raw: get("/", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), status: 400, err: errTEInvalid},
 	{name: "RFC9112-6.1/Transfer-Encoding-in-HTTP/1.0", raw: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400, err: errTEHTTP10},
 	{name: "RFC9112-6.1/Transfer-Encoding-empty", raw: get("/", "Transfer-Encoding:\r\n"), status: 400, err: errTEInvalid},
+	// An empty element is not a coding. RFC 9110 §5.6.1 would have it
+	// ignored, but net/http (like nginx) takes exactly one field, "chunked",
+	// and a proxy built on it refuses what we would frame as chunked.
+	// Found by FuzzDifferential (testdata 2cc4b11affc1b57d).
+	{name: "RFC9112-6.1/Transfer-Encoding-empty-field-then-chunked", raw: get("/", "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n"), status: 400, err: errTEInvalid},
+	{name: "RFC9112-6.1/Transfer-Encoding-chunked-then-empty-field", raw: get("/", "Transfer-Encoding: chunked\r\nTransfer-Encoding: \r\n"), status: 400, err: errTEInvalid},
+	{name: "RFC9112-6.1/Transfer-Encoding-empty-element-before-chunked", raw: get("/", "Transfer-Encoding: , chunked\r\n"), status: 400, err: errTEInvalid},
+	{name: "RFC9112-6.1/Transfer-Encoding-empty-element-after-chunked", raw: get("/", "Transfer-Encoding: chunked,\r\n"), status: 400, err: errTEInvalid},
 	{name: "RFC9112-6.1/Transfer-Encoding-with-parameter", raw: get("/", "Transfer-Encoding: chunked;q=1\r\n"), status: 400, err: errTEInvalid},
 	{name: "RFC9112-6.1/Transfer-Encoding-quoted", raw: get("/", "Transfer-Encoding: \"chunked\"\r\n"), status: 400, err: errTEInvalid},
 

@@ -1,5 +1,7 @@
 package parser
 
+import "bytes"
+
 // interpret reads the header fields that decide how the message is framed and
 // routed: Host, Content-Length, Transfer-Encoding, Connection and Expect.
 // Framing follows RFC 9112 §6.3; wherever two readings of a message are
@@ -11,6 +13,7 @@ func (r *Request) interpret(lim *Limits) error {
 		host       []byte
 		haveCL     bool
 		cl         int64
+		clValue    []byte
 		teFields   int
 		teCodings  int
 		teLast     []byte
@@ -31,28 +34,31 @@ func (r *Request) interpret(lim *Limits) error {
 			hosts++
 			host = f.Value
 		case equalFold(f.Name, "content-length"):
-			// RFC 9110 §8.6: Content-Length = 1*DIGIT; a list of identical
-			// values may be taken as one, different values are refused.
-			empty := true
-			forEachListElement(f.Value, func(e []byte) bool {
-				empty = false
-				n, ok := parseDecimal(e)
-				if !ok {
-					clInvalid = true
-					return false
-				}
-				if haveCL && n != cl {
-					clConflict = true
-				}
-				haveCL, cl = true, n
-				return true
-			})
-			if empty {
+			// RFC 9110 §8.6: Content-Length = 1*DIGIT. Repeated fields
+			// are taken as one only when their values are byte-identical,
+			// as net/http requires: a proxy that compares the text would
+			// refuse "05" beside "5", and one that parses "5, 5" as a
+			// number fails, so accepting either would make us read a
+			// message that the hop before us reads differently or not at
+			// all. A list in one field is therefore no Content-Length.
+			n, ok := parseDecimal(f.Value)
+			if !ok {
 				clInvalid = true
+				break
 			}
+			if haveCL && string(f.Value) != string(clValue) {
+				clConflict = true
+			}
+			haveCL, cl, clValue = true, n, f.Value
 		case equalFold(f.Name, "transfer-encoding"):
 			teFields++
+			// An empty element, or an empty field beside another, would
+			// be ignored by RFC 9110 §5.6.1, but a proxy that takes one
+			// field reading exactly "chunked" (net/http, nginx) refuses
+			// it: refused here too, so that no hop frames it otherwise.
+			elems := 0
 			forEachListElement(f.Value, func(e []byte) bool {
+				elems++
 				teCodings++
 				teLast = e
 				for _, c := range e {
@@ -68,6 +74,9 @@ func (r *Request) interpret(lim *Limits) error {
 				}
 				return true
 			})
+			if elems != bytes.Count(f.Value, comma)+1 {
+				teInvalid = true
+			}
 		case equalFold(f.Name, "connection"):
 			forEachListElement(f.Value, func(e []byte) bool {
 				if equalFold(e, "close") {
@@ -170,3 +179,5 @@ func parseDecimal(b []byte) (int64, bool) {
 	}
 	return n, true
 }
+
+var comma = []byte{','}

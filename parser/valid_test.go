@@ -485,19 +485,6 @@ var validTests = []validTest{
 		content: "hello",
 	},
 	{
-		name: "RFC9110-8.6/identical-Content-Length-list",
-		head: "PUT /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5 , 5\r\n\r\n",
-		body: "hello",
-		want: snapshot{
-			Method: "PUT", Target: "/f", Form: OriginForm,
-			RawPath: "/f", Path: "/f",
-			ProtoMajor: 1, ProtoMinor: 1, Host: "a",
-			Header:        []kv{{"Host", "a"}, {"Content-Length", "5 , 5"}},
-			ContentLength: 5, KeepAlive: true,
-		},
-		content: "hello",
-	},
-	{
 		name: "RFC9112-7.1/chunked",
 		head: "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
 		body: "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",

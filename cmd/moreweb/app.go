@@ -58,6 +58,7 @@ func start(cfg *config.Config, load func() (*config.Config, error), stderr io.Wr
 		if err != nil {
 			return nil, fmt.Errorf("access_log: %w", err)
 		}
+		a.access.SetErrorLog(a.log)
 	}
 	a.sup = listener.NewSupervisor(a.log, cfg.Server.MaxConnections)
 	if _, err := a.sup.Apply(cfg, routers, a.access); err != nil {

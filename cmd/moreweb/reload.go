@@ -125,6 +125,7 @@ func (a *app) accessLogFor(cfg *config.Config) (l *listener.AccessLog, switched 
 	if err != nil {
 		return nil, false, &placedError{key: []any{"server", "access_log"}, err: fmt.Errorf("cannot open the access log: %w", err)}
 	}
+	l.SetErrorLog(a.log)
 	return l, true, nil
 }
 
