@@ -23,7 +23,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/moreweb/moreweb/config"
-	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/listener"
 	"github.com/moreweb/moreweb/vhost"
 )
@@ -195,7 +194,7 @@ func startTOML(t testing.TB, toml string, files map[string]string) *server {
 	}
 	routers := map[string]listener.Router{}
 	for name, tb := range tables {
-		routers[name] = router{tb}
+		routers[name] = tb
 	}
 	if cfg.Server.AccessLog != "off" {
 		if s.access, err = listener.OpenAccessLog(cfg.Server.AccessLog, cfg.Server.AccessLogFormat); err != nil {
@@ -246,17 +245,6 @@ func newLogger(c *config.Server, out io.Writer) *zap.Logger {
 	enc.EncodeDuration = zapcore.StringDurationEncoder
 	enc.EncodeLevel = zapcore.CapitalLevelEncoder
 	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(out)), level))
-}
-
-// router adapts a vhost table to listener.Router, as cmd/moreweb does.
-type router struct{ t *vhost.Table }
-
-func (r router) Route(host []byte) (handlers.Handler, string, bool) {
-	s, ok := r.t.Route(host)
-	if !ok {
-		return nil, "", false
-	}
-	return s.Handler, s.Name, true
 }
 
 type syncBuffer struct {

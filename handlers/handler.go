@@ -22,38 +22,67 @@ import (
 //
 // The request and everything it points to are valid only during the call.
 type Handler interface {
-	Serve(w ResponseWriter, r *parser.Request) error
+	Serve(w ResponseWriter, r *Request) error
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(w ResponseWriter, r *parser.Request) error
+type HandlerFunc func(w ResponseWriter, r *Request) error
 
 // Serve calls f.
-func (f HandlerFunc) Serve(w ResponseWriter, r *parser.Request) error { return f(w, r) }
+func (f HandlerFunc) Serve(w ResponseWriter, r *Request) error { return f(w, r) }
 
-// ResponseWriter is how a handler answers. Framing is decided once, when the
-// head goes out: Content-Length when the length is known (SetContentLength,
-// or a body that fits the writer's buffer when the handler returns), chunked
-// otherwise; no body for HEAD, 1xx, 204 and 304, whatever is written.
+// ResponseWriter is how a handler answers, whatever protocol carries the
+// response. Each protocol has one writer and describes its write path in
+// one comment beside it; what a handler may rely on is this:
+//
+//   - Fields set on Header before the final WriteHeader go out with it.
+//     The protocol adds Date and its own framing fields; a handler's
+//     Content-Length or Transfer-Encoding is never trusted for framing.
+//   - The body's length is known when the handler declares it
+//     (SetContentLength) or when the whole body fits the writer's buffer
+//     by the time the handler returns; otherwise the protocol frames an
+//     open-ended body (chunked in HTTP/1.1, DATA frames in HTTP/2). No body
+//     leaves for HEAD, 204 and 304, whatever is written; a HEAD answer
+//     still says the length a GET would get.
+//   - Writes are buffered. Flush sends what is buffered now (the head
+//     first, if it has not gone yet), for streams that must not wait.
+//   - ReadFrom with an *os.File (or an *io.LimitedReader of one, for a
+//     range) lets the protocol send the file without copying it through
+//     user space where it can (sendfile on a plain HTTP/1.1 connection).
+//   - Middleware that wraps a writer embeds the writer it wraps, so every
+//     method it does not change passes through, and returns it from
+//     Unwrap, so that optional capabilities (Upgrader) are still found by
+//     As.
 type ResponseWriter interface {
 	// Header is the response's header, to be set before WriteHeader.
 	Header() *parser.ResponseHeader
 	// SetContentLength declares the body's length before WriteHeader.
 	SetContentLength(n int64)
-	// WriteHeader sends the status line and header (buffered). Calling it
-	// again has no effect. Write calls it with 200 when it has not been.
+	// WriteHeader sends the status. A final status (200-599) is recorded
+	// and goes out with the header at the first flush; calling it again
+	// has no effect. An interim status (100, 103; not 101, which only
+	// Upgrade sends) leaves at once with the fields set so far, which are
+	// kept for the final response; it is dropped where the protocol
+	// cannot carry it (an HTTP/1.0 client) or once the final head went.
+	// Write calls WriteHeader(200) when no final status was set.
 	WriteHeader(status int)
 	// Write appends to the body.
 	Write(p []byte) (int, error)
 	// WriteString appends to the body without converting to []byte.
 	WriteString(s string) (int, error)
-	// ReadFrom copies a body from r. An *os.File goes from the file to the
-	// socket without passing through user space (sendfile/splice).
+	// ReadFrom copies a body from r; see above for files.
 	io.ReaderFrom
-	// Written reports whether WriteHeader has been called: an error can no
-	// longer be turned into an error page once it has.
+	// Flush sends the head and the body written so far.
+	Flush() error
+	// Trailer holds fields to send after the body. Asking for it before
+	// the head has gone makes the body open-ended (chunked in HTTP/1.1),
+	// so that the trailer can follow it; fields set on a body whose length
+	// was declared are dropped, as RFC 9110 §6.5 allows.
+	Trailer() *parser.ResponseHeader
+	// Written reports whether a final WriteHeader has been called: an
+	// error can no longer be turned into an error page once it has.
 	Written() bool
-	// Status is the status sent, or 0 before WriteHeader.
+	// Status is the final status, or 0 before WriteHeader.
 	Status() int
 }
 
@@ -98,7 +127,7 @@ var (
 type Chain []Handler
 
 // Serve runs the chain.
-func (c Chain) Serve(w ResponseWriter, r *parser.Request) error {
+func (c Chain) Serve(w ResponseWriter, r *Request) error {
 	err := error(ErrNotFound)
 	for _, h := range c {
 		err = h.Serve(w, r)
@@ -107,4 +136,26 @@ func (c Chain) Serve(w ResponseWriter, r *parser.Request) error {
 		}
 	}
 	return err
+}
+
+// ErrPanic is the cause of the 500 a panicking handler answers: the site's
+// error page layer recovers the panic and returns an *Error wrapping a
+// *PanicError, so the connection loop can log the stack and close.
+var ErrPanic = errors.New("handler panicked")
+
+// PanicError carries what a handler panicked with and where.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.Value) }
+
+// Is makes errors.Is(err, ErrPanic) true for every panic.
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
+
+// ErrorWriter is a site's handler that can render one of its error pages on
+// its own, for an error its protocol finds after the handler returned.
+type ErrorWriter interface {
+	WriteError(w ResponseWriter, r *Request, status int)
 }

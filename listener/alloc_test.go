@@ -9,12 +9,11 @@ import (
 
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 var kilobyte = bytes.Repeat([]byte("x"), 1024)
 
-var fixedKB = handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+var fixedKB = handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.SetContentLength(int64(len(kilobyte)))
 	_, err := w.Write(kilobyte)

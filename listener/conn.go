@@ -31,10 +31,16 @@ import (
 //	             loops to waitRequest, anything else closes.
 type conn struct {
 	srv    *server
-	nc     net.Conn
+	t      transport
 	remote string
-	raw    syscall.RawConn // nil for connections that are not sockets
-	fd     int32           // the socket's descriptor, -1 if unknown
+	// life is the Ctx of the connection's requests; hreq is the request
+	// as handlers see it, filled from the parser's for each request.
+	life lifetime
+	hreq handlers.Request
+	// sendContinue is w.sendContinue bound once, the body's Continue hook.
+	sendContinue func() error
+	// idlePeek is tryIdlePeek bound once, for waits over TLS.
+	idlePeek func(fd uintptr) bool
 	// idleRead is tryIdleRead bound to this conn; idleN and idleErr are
 	// its results.
 	idleRead func(fd uintptr) bool
@@ -64,13 +70,16 @@ const maxDrain = 256 << 10
 var connPool = sync.Pool{New: func() any {
 	c := new(conn)
 	c.idleRead = c.tryIdleRead
+	c.idlePeek = c.tryIdlePeek
 	c.w.sendMore = c.w.trySendMore
+	c.w.owner = c
+	c.sendContinue = c.w.sendContinue
 	return c
 }}
 
 // setReadDeadline sets the socket's read deadline and remembers it.
 func (c *conn) setReadDeadline(t time.Time) {
-	c.nc.SetReadDeadline(t)
+	c.t.conn.SetReadDeadline(t)
 	c.readDeadline = t
 }
 
@@ -88,20 +97,27 @@ func (c *conn) armHandoff(now time.Time) {
 // remoteAddr is the client's address as text, for the logs.
 func (c *conn) remoteAddr() string {
 	if c.remote == "" {
-		c.remote = c.nc.RemoteAddr().String()
+		c.remote = c.t.peer.String()
+		if !c.t.peer.IsValid() {
+			c.remote = c.t.conn.RemoteAddr().String()
+		}
 	}
 	return c.remote
 }
 
-// waitIdle waits for the next request's first bytes holding no buffer: the
-// read is tried with a pooled buffer, and when the socket has nothing the
-// buffer goes back to the pool before the goroutine parks. That costs no
-// syscall over a plain Read, which also tries once before parking.
+// waitIdle waits for the next request's first bytes holding no buffer.
+// On a plain socket the read is tried with a pooled buffer, and when the
+// socket has nothing the buffer goes back to the pool before the goroutine
+// parks. That costs no system call over a plain Read, which also tries
+// once before parking. Over TLS see waitIdleRecords.
 func (c *conn) waitIdle() error {
-	if c.raw == nil {
+	switch {
+	case c.t.socket == nil:
 		return c.rd.WaitForData()
+	case !c.t.plaintext:
+		return c.waitIdleRecords()
 	}
-	if err := c.raw.Read(c.idleRead); err != nil {
+	if err := c.t.socket.Read(c.idleRead); err != nil {
 		return err
 	}
 	if c.idleErr != nil {
@@ -125,22 +141,56 @@ func (c *conn) tryIdleRead(fd uintptr) bool {
 	return true
 }
 
-// serveConn serves nc until it closes. The caller has counted it in s.wg.
-func (s *server) serveConn(nc net.Conn) {
-	c := connPool.Get().(*conn)
-	c.srv, c.nc, c.served = s, nc, 0
-	c.remote = "" // formatted on first use: most connections never need it
-	c.readDeadline = time.Time{}
-	c.raw = nil
-	if sc, ok := nc.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
+// waitIdleRecords is waitIdle over TLS. The record layer may already hold
+// the next request, decrypted from bytes that arrived with the last one,
+// where the socket's readiness cannot show it: a read under a deadline
+// already past takes such bytes without touching the socket. Otherwise
+// the wait is for the socket to become readable, with no buffer held,
+// and the read follows.
+func (c *conn) waitIdleRecords() error {
+	c.t.conn.SetReadDeadline(time.Unix(1, 0))
+	err := c.rd.WaitForData()
+	c.t.conn.SetReadDeadline(c.readDeadline)
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
 	}
-	c.fd = socketFD(c)
-	c.w.raw = c.raw
+	c.rd.Release()
+	if err := c.t.socket.Read(c.idlePeek); err != nil {
+		return err
+	}
+	return c.rd.WaitForData()
+}
+
+// tryIdlePeek reports the socket readable without consuming a byte.
+func (c *conn) tryIdlePeek(fd uintptr) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err != syscall.EAGAIN && err != syscall.EINTR
+}
+
+// serveConn serves nc until it closes. The caller has counted it in s.wg.
+// This is the protocol seam: accept, then (to come: the PROXY header, the
+// TLS handshake and ALPN), then the protocol. HTTP/1.1 is the only one so
+// far, over a plain socket or a *tls.Conn alike.
+func (s *server) serveConn(nc net.Conn) {
+	s.serveHTTP1(newTransport(nc))
+}
+
+// serveHTTP1 runs the HTTP/1.1 connection loop on t.
+func (s *server) serveHTTP1(t transport) {
+	c := connPool.Get().(*conn)
+	c.srv, c.t, c.served = s, t, 0
+	c.remote = "" // formatted on first use: most connections never need it
+	c.life.renew()
+	c.readDeadline = time.Time{}
+	c.w.raw = nil
+	if t.plaintext {
+		c.w.raw = t.socket
+	}
 	c.w.writeDeadline = time.Time{}
 	c.w.unsentCapped = false
 	c.state.Store(stateIdle)
-	c.rd.Reset(nc, s.snap.Load().settings.Limits)
+	c.rd.Reset(t.conn, s.snap.Load().settings.Limits)
 	s.track(c, true)
 	c.run()
 }
@@ -194,10 +244,15 @@ func (c *conn) waitParked() {
 func (c *conn) close() {
 	s := c.srv
 	s.track(c, false)
-	c.nc.Close()
+	c.life.end()
+	if !c.w.upgraded {
+		c.t.conn.Close()
+	}
 	c.rd.Release()
 	c.w.releaseBuffer()
-	c.w.req, c.w.conn, c.w.raw, c.nc, c.srv, c.raw = nil, nil, nil, nil, nil, nil
+	c.w.req, c.w.conn, c.w.raw, c.srv = nil, nil, nil, nil
+	c.t = transport{}
+	c.hreq = handlers.Request{}
 	connPool.Put(c)
 	s.sup.releaseSlot()
 	s.wg.Done()
@@ -262,16 +317,17 @@ func (c *conn) serveOne() step {
 		c.setReadDeadline(start.Add(set.IdleTimeout)) // for the body
 	}
 	if req.ExpectContinue {
-		req.Body.Continue = c.nc
+		req.Body.Continue = c.sendContinue
 	}
 	w := &c.w
 	req.Received = start
-	w.reset(c.nc, req, set.WriteTimeout, start)
+	w.reset(c.t.conn, req, set.WriteTimeout, start)
 	keepAlive := req.KeepAlive && !s.draining.Load() &&
 		(set.MaxRequestsPerConn <= 0 || c.served < set.MaxRequestsPerConn)
 	if !keepAlive || req.ContentLength > maxDrain {
 		w.closeAfter = true
 	}
+	hreq := c.request(req, start)
 	h, site, ok := snap.router.Route(req.Host)
 	var herr error
 	switch {
@@ -282,19 +338,27 @@ func (c *conn) serveOne() step {
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
 		w.WriteHeader(204)
 	default:
-		herr = c.safeServe(h, req)
+		herr = c.safeServe(h, hreq)
 	}
 	if herr != nil {
 		status := handlers.StatusOf(herr)
 		if !w.Written() {
-			snap.pages.Write(w, req, status)
+			// Only errors with no site to render them get here: 421,
+			// or a site handler that is not an error page layer.
+			snap.pages.Write(w, hreq, status)
 		}
 		if status >= 500 {
-			s.log.Error("handler failed", zap.String("site", site), zap.Int("status", status), zap.Error(herr))
+			c.logHandlerError(site, status, herr)
 		}
-		if errors.Is(herr, errPanicked) {
+		if errors.Is(herr, handlers.ErrPanic) {
 			w.closeAfter = true
 		}
+	}
+	if w.upgraded {
+		if snap.access != nil {
+			snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
+		}
+		return stepClose // the socket is the handler's
 	}
 	if req.ExpectContinue && !req.Body.Done() {
 		// The client may still be waiting to send a body nobody asked
@@ -309,17 +373,21 @@ func (c *conn) serveOne() step {
 		// A header value with CR or LF would split the response; the
 		// site gets a 500 instead, and nothing of what it set is sent.
 		s.log.Error("handler set an invalid header field", zap.String("site", site))
-		w.reset(c.nc, req, set.WriteTimeout, time.Now())
+		w.reset(c.t.conn, req, set.WriteTimeout, time.Now())
 		w.closeAfter = true
-		snap.pages.Write(w, req, 500)
+		if ew, ok := h.(handlers.ErrorWriter); ok {
+			ew.WriteError(w, hreq, 500)
+		} else {
+			snap.pages.Write(w, hreq, 500)
+		}
 		werr = w.finish()
 	}
 	if snap.access != nil {
-		snap.access.Log(uint32(c.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
 	}
 	if werr != nil {
 		c.logConnError("writing response", werr)
-		if tcp, ok := c.nc.(*net.TCPConn); ok && errors.Is(werr, os.ErrDeadlineExceeded) {
+		if tcp, ok := c.t.conn.(*net.TCPConn); ok && errors.Is(werr, os.ErrDeadlineExceeded) {
 			// The client stopped reading: reset rather than leave an
 			// orphaned socket holding megabytes of unsent response in
 			// the kernel for minutes (nginx's reset_timedout_connection).
@@ -328,7 +396,7 @@ func (c *conn) serveOne() step {
 		return stepClose
 	}
 	if w.closeAfter {
-		if !req.Body.Done() || c.rd.Buffered() > 0 || unreadInput(c.raw) {
+		if !req.Body.Done() || c.rd.Buffered() > 0 || unreadInput(c.t.socket) {
 			// The client may still be sending; see lingerClose.
 			c.lingerClose()
 		}
@@ -343,22 +411,60 @@ func (c *conn) serveOne() step {
 	return stepNext
 }
 
-var (
-	errMisdirected = &handlers.Error{Status: 421}
-	errPanicked    = errors.New("handler panicked")
-)
+var errMisdirected = &handlers.Error{Status: 421}
 
-// safeServe runs the handler; a panic becomes a 500, logged with its stack.
-func (c *conn) safeServe(h handlers.Handler, req *parser.Request) (err error) {
+// request fills the connection's neutral request from the parsed head;
+// every slice still points into the read buffer, so nothing is copied.
+func (c *conn) request(p *parser.Request, received time.Time) *handlers.Request {
+	r := &c.hreq
+	*r = handlers.Request{
+		Method:        p.Method,
+		Target:        p.Target,
+		RawPath:       p.RawPath,
+		Path:          p.Path,
+		RawQuery:      p.RawQuery,
+		Host:          p.Host,
+		Header:        &p.Header,
+		Body:          p.Body,
+		ContentLength: p.ContentLength,
+		Proto:         protoName(p),
+		RemoteAddr:    c.t.peer,
+		TLS:           c.t.tls,
+		Received:      received,
+		Ctx:           &c.life,
+	}
+	return r
+}
+
+func protoName(p *parser.Request) string {
+	if p.ProtoMinor == 0 {
+		return "HTTP/1.0"
+	}
+	return "HTTP/1.1"
+}
+
+// safeServe runs the site's handler. A site's error page layer recovers
+// its own panics and renders its page; this is the last guard, for a
+// handler that has none, so that no panic ends the process.
+func (c *conn) safeServe(h handlers.Handler, req *handlers.Request) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.log.Error("handler panicked",
-				zap.String("panic", fmt.Sprint(p)),
-				zap.ByteString("stack", debug.Stack()))
-			err = &handlers.Error{Status: 500, Err: errPanicked}
+			err = &handlers.Error{Status: 500, Err: &handlers.PanicError{Value: p, Stack: debug.Stack()}}
 		}
 	}()
 	return h.Serve(&c.w, req)
+}
+
+// logHandlerError logs a 5xx the site answered, with the stack when a
+// handler panicked.
+func (c *conn) logHandlerError(site string, status int, err error) {
+	var pe *handlers.PanicError
+	if errors.As(err, &pe) {
+		c.srv.log.Error("handler panicked", zap.String("site", site),
+			zap.String("panic", fmt.Sprint(pe.Value)), zap.ByteString("stack", pe.Stack))
+		return
+	}
+	c.srv.log.Error("handler failed", zap.String("site", site), zap.Int("status", status), zap.Error(err))
 }
 
 // refuse answers a request that could not be read: the one place where
@@ -376,7 +482,7 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 		return
 	}
 	w := &c.w
-	w.reset(c.nc, nil, snap.settings.WriteTimeout, time.Now())
+	w.reset(c.t.conn, nil, snap.settings.WriteTimeout, time.Now())
 	w.closeAfter = true
 	snap.pages.Write(w, nil, status)
 	if err := w.finish(); err != nil {
@@ -384,7 +490,7 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 		return
 	}
 	if snap.access != nil {
-		snap.access.Log(uint32(c.fd), c.remoteAddr(), "", nil, status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.t.fd), c.remoteAddr(), "", nil, status, w.sent, time.Since(start))
 	}
 	if ce := c.srv.log.Check(zap.DebugLevel, "request refused"); ce != nil {
 		ce.Write(zap.String("remote", c.remoteAddr()), zap.Int("status", status), zap.Error(err))
@@ -396,7 +502,7 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 // response is not destroyed by a reset when the client has sent bytes we
 // never read (RFC 9112 §9.6).
 func (c *conn) lingerClose() {
-	tcp, ok := c.nc.(*net.TCPConn)
+	tcp, ok := c.t.conn.(*net.TCPConn)
 	if !ok {
 		return
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 // testRouter routes by exact host; "" is the default site.
@@ -132,7 +131,7 @@ func isTimeout(err error) bool {
 
 // text is a handler answering with a fixed body.
 func text(body string) handlers.Handler {
-	return handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+	return handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, err := w.WriteString(body)
 		return err
@@ -140,7 +139,7 @@ func text(body string) handlers.Handler {
 }
 
 // echoPath answers with the request's cleaned path.
-var echoPath = handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+var echoPath = handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 	_, err := w.Write(r.Path)
 	return err
 })
@@ -157,7 +156,7 @@ func randomFileHandler(t *testing.T, size int) ([]byte, handlers.Handler) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return data, handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+	return data, handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		f, err := os.Open(path)
 		if err != nil {
 			return err

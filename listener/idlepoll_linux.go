@@ -42,16 +42,16 @@ func idlePollerInstance() *idlePoller {
 
 // park hands c to the poller; false means the caller must wait itself.
 func (p *idlePoller) park(c *conn) bool {
-	if c.fd < 0 {
+	if c.t.fd < 0 {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: c.fd}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: c.t.fd}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(c.t.fd), &ev); err != nil {
 		return false
 	}
-	p.conns[c.fd] = c
+	p.conns[c.t.fd] = c
 	return true
 }
 
@@ -64,11 +64,11 @@ func (p *idlePoller) take(c *conn) bool {
 }
 
 func (p *idlePoller) takeLocked(c *conn) bool {
-	if c.fd < 0 || p.conns[c.fd] != c {
+	if c.t.fd < 0 || p.conns[c.t.fd] != c {
 		return false
 	}
-	delete(p.conns, c.fd)
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(c.fd), nil)
+	delete(p.conns, c.t.fd)
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(c.t.fd), nil)
 	return true
 }
 
@@ -119,12 +119,12 @@ func (p *idlePoller) expire() {
 	}
 }
 
-// socketFD returns the descriptor behind c's socket, or -1.
-func socketFD(c *conn) int32 {
-	if c.raw == nil {
+// rawFD returns the descriptor behind a socket, or -1.
+func rawFD(raw syscall.RawConn) int32 {
+	if raw == nil {
 		return -1
 	}
 	fd := int32(-1)
-	c.raw.Control(func(s uintptr) { fd = int32(s) })
+	raw.Control(func(s uintptr) { fd = int32(s) })
 	return fd
 }

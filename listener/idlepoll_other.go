@@ -2,6 +2,8 @@
 
 package listener
 
+import "syscall"
+
 // Elsewhere an idle connection waits on a goroutine of its own (see
 // idlepoll_linux.go for why Linux does better).
 type idlePoller struct{}
@@ -9,4 +11,4 @@ type idlePoller struct{}
 func idlePollerInstance() *idlePoller   { return nil }
 func (p *idlePoller) park(c *conn) bool { return false }
 func (p *idlePoller) take(c *conn) bool { return false }
-func socketFD(c *conn) int32            { return -1 }
+func rawFD(raw syscall.RawConn) int32   { return -1 }

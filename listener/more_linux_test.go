@@ -39,7 +39,7 @@ func serverLowat(t *testing.T, ts *testServer) int {
 		for _, s := range ts.sup.servers {
 			s.mu.Lock()
 			for c := range s.conns {
-				fd = c.fd
+				fd = c.t.fd
 			}
 			s.mu.Unlock()
 		}

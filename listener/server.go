@@ -50,7 +50,7 @@ func deferralFor(readHeaderTimeout time.Duration) time.Duration {
 
 // SettingsFrom takes the connection settings out of a config.
 func SettingsFrom(s *config.Server) Settings {
-	lim := parser.DefaultLimits
+	lim := parser.DefaultLimits()
 	lim.MaxHeaderBytes = s.MaxHeaderBytes
 	lim.MaxBodyBytes = s.MaxBodyBytes
 	if lim.MaxBodyBytes == 0 {
@@ -163,7 +163,7 @@ func (s *server) closeIdle() {
 			continue
 		}
 		// Wakes the goroutine blocked in Read; it sees the state and ends.
-		c.nc.SetReadDeadline(time.Now())
+		c.t.conn.SetReadDeadline(time.Now())
 	}
 	s.mu.Unlock()
 	for _, c := range parked {
@@ -193,7 +193,7 @@ func (s *server) wait(ctx context.Context) int {
 			s.mu.Lock()
 			cut := len(s.conns)
 			for c := range s.conns {
-				c.nc.Close()
+				c.t.conn.Close()
 			}
 			s.mu.Unlock()
 			<-finished

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -21,6 +22,10 @@ import (
 type Supervisor struct {
 	log   *zap.Logger
 	slots chan struct{} // one per open connection: max_connections
+
+	// fileBodies counts response bodies sent from a file by the kernel
+	// (sendfile), apart from those copied through a buffer.
+	fileBodies atomic.Int64
 
 	mu      sync.Mutex
 	servers map[string]*server // by address
@@ -41,6 +46,10 @@ func NewSupervisor(log *zap.Logger, maxConns int) *Supervisor {
 }
 
 func (sup *Supervisor) releaseSlot() { <-sup.slots }
+
+// FileBodies is how many response bodies have gone from a file to a
+// socket in the kernel, without a copy through user space.
+func (sup *Supervisor) FileBodies() int64 { return sup.fileBodies.Load() }
 
 // listenConfig turns off TCP keep-alive probes on accepted connections:
 // idle_timeout already ends idle connections, and the probes' four

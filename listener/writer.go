@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,24 +13,35 @@ import (
 	"github.com/moreweb/moreweb/parser"
 )
 
-// The write path, stage by stage:
+// The HTTP/1.1 write path, stage by stage (the contract handlers see is
+// handlers.ResponseWriter):
 //
 //  1. The handler sets header fields and maybe SetContentLength, then calls
-//     WriteHeader (or Write/ReadFrom, which call it with 200). Nothing is
-//     serialised yet: the status is only recorded.
+//     WriteHeader (or Write/ReadFrom/Flush, which call it with 200).
+//     Nothing is serialised yet: the status is only recorded. An interim
+//     status (100, 103) is the exception: it leaves at once, with the
+//     fields set so far, unless the client speaks HTTP/1.0 or the final
+//     head is already out. "100 Continue" for a body the client holds back
+//     goes the same way, when the handler first reads the body.
 //  2. Body bytes from Write accumulate in the connection's buffer.
 //  3. Framing is decided once, when the head is serialised: at the first
 //     flush, which happens when the buffer would overflow, when a file body
-//     is handed over, or when the handler returns. A declared length, or a
-//     body that is complete in the buffer when the handler returns, gives
-//     Content-Length; otherwise HTTP/1.1 gets chunked and HTTP/1.0 a body
-//     delimited by closing the connection. HEAD, 1xx, 204 and 304 never get
-//     a body, whatever the handler writes.
-//  4. A small response (head and body) leaves in one write. A file body
-//     larger than the buffer goes from the file to the socket in the kernel
-//     (TCPConn.ReadFrom: sendfile or splice), in slices that each refresh
-//     the write deadline, so a slow reader that keeps reading is served and
-//     one that stops is cut off.
+//     is handed over, when the handler calls Flush, or when the handler
+//     returns. A declared length, or a body that is complete in the buffer
+//     when the handler returns, gives Content-Length; otherwise HTTP/1.1
+//     gets chunked and HTTP/1.0 a body delimited by closing the connection.
+//     A handler that asked for Trailer before then gets chunked, so the
+//     trailer can follow the last chunk. HEAD, 204 and 304 never get a
+//     body, whatever the handler writes.
+//  4. A small response (head and body) leaves in one write. On a plain
+//     socket a file body larger than the buffer goes from the file to the
+//     socket in the kernel (sendfile or splice), in slices that each
+//     refresh the write deadline, so a slow reader that keeps reading is
+//     served and one that stops is cut off; the head before it is flagged
+//     MSG_MORE so they share segments. Over TLS the file is read into the
+//     buffer and written through the record layer, a buffer at a time.
+//  5. Upgrade hands the socket to the handler after a 101 head; the loop
+//     then neither reads nor writes it again.
 
 // flushThreshold is how much body is buffered before the head goes out
 // without a known length; it is also the size up to which a file body is
@@ -47,14 +57,15 @@ const headRoom = 1024
 
 var errBodyTooLong = errors.New("handler wrote more than its declared Content-Length")
 
-// kernelCopies counts bodies handed to the kernel, so tests can tell the
-// sendfile path from the copying one.
-var kernelCopies atomic.Int64
-
 type responseWriter struct {
-	conn         net.Conn
-	raw          syscall.RawConn // the socket, for writes flagged MSG_MORE; may be nil
-	req          *parser.Request
+	conn net.Conn
+	// raw is the socket for writes flagged MSG_MORE and file bodies by
+	// sendfile; nil when bytes must go through conn (TLS, a pipe).
+	raw syscall.RawConn
+	req *parser.Request
+	// owner is the connection, for what outlives one response: the
+	// client's pipelined bytes that Upgrade hands on, and the counters.
+	owner        *conn
 	writeTimeout time.Duration
 	// writeDeadline is the connection's write deadline as last set; it
 	// outlives a request, and a new connection starts it at zero.
@@ -69,6 +80,9 @@ type responseWriter struct {
 	unsentCapped bool
 
 	header        parser.ResponseHeader
+	trailer       parser.ResponseHeader
+	wantTrailer   bool // Trailer was asked for before the head went
+	upgraded      bool // the socket is the handler's now
 	status        int
 	contentLength int64 // declared, or -1
 	wroteHeader   bool
@@ -106,6 +120,8 @@ func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout 
 	w.req = req
 	w.writeTimeout = writeTimeout
 	w.header.Reset()
+	w.trailer.Reset()
+	w.wantTrailer, w.upgraded = false, false
 	w.status = 0
 	w.contentLength = -1
 	w.wroteHeader, w.headSent, w.chunked, w.noBody, w.closeAfter = false, false, false, false, false
@@ -158,8 +174,12 @@ func (w *responseWriter) WriteHeader(status int) {
 	if w.wroteHeader {
 		return
 	}
+	if status >= 100 && status < 200 && status != 101 {
+		w.writeInterim(status, true)
+		return
+	}
 	if status < 200 || status > 999 {
-		status = 500 // 1xx are the server's to send, not a handler's
+		status = 500 // 101 is Upgrade's to send
 	}
 	w.wroteHeader = true
 	w.status = status
@@ -168,6 +188,52 @@ func (w *responseWriter) WriteHeader(status int) {
 		method = w.req.Method
 	}
 	w.noBody = !parser.BodyAllowed(method, status)
+}
+
+// writeInterim sends a 1xx head at once, with the header fields set so far
+// when withFields (a handler's 103 Early Hints) or bare (the 100 Continue a
+// body read asks for). RFC 9110 §15.2: never to an HTTP/1.0 client.
+func (w *responseWriter) writeInterim(status int, withFields bool) error {
+	if w.headSent || w.req == nil || w.req.ProtoMinor == 0 {
+		return nil
+	}
+	head := parser.AppendStatusLine(w.headBuf[:0], status)
+	if withFields {
+		var err error
+		if head, err = parser.AppendHeaders(head, &w.header); err != nil {
+			return nil // the final head will refuse the same field
+		}
+	}
+	head = append(head, "\r\n"...)
+	w.headBuf = head[:0]
+	return w.writeWith(head)
+}
+
+// sendContinue is the request body's Continue hook, bound once per conn.
+func (w *responseWriter) sendContinue() error {
+	if w.wroteHeader {
+		// The handler answered before reading: its response says
+		// whether the body is wanted.
+		return nil
+	}
+	return w.writeInterim(100, false)
+}
+
+// Flush sends the head and what the body has so far.
+func (w *responseWriter) Flush() error {
+	w.WriteHeader(200)
+	if err := w.sendHead(); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// Trailer returns the fields sent after a chunked body.
+func (w *responseWriter) Trailer() *parser.ResponseHeader {
+	if !w.headSent {
+		w.wantTrailer = true
+	}
+	return &w.trailer
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
@@ -283,7 +349,7 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.noBody {
 		return 0, nil
 	}
-	if f, n, ok := fileBody(src); ok && w.contentLength >= 0 && n > int64(flushThreshold-w.pending()) {
+	if f, n, ok := fileBody(src); ok && w.raw != nil && w.contentLength >= 0 && n > int64(flushThreshold-w.pending()) {
 		return w.sendFile(f, n)
 	}
 	var total int64
@@ -367,7 +433,7 @@ func (w *responseWriter) sendFile(f *os.File, n int64) (int64, error) {
 	if err := w.flushMore(); err != nil {
 		return 0, err
 	}
-	kernelCopies.Add(1)
+	w.owner.srv.sup.fileBodies.Add(1)
 	if !w.unsentCapped {
 		w.unsentCapped = true
 		w.capUnsent()
@@ -406,6 +472,9 @@ func (w *responseWriter) sendHead() error {
 		return w.err
 	}
 	w.headSent = true
+	if w.wantTrailer && w.req != nil && w.req.ProtoMinor >= 1 && !w.noBody && parser.LengthAllowed(w.status) {
+		w.contentLength = -1 // the trailer needs the chunked coding's end
+	}
 	if w.contentLength < 0 && !w.noBody && parser.LengthAllowed(w.status) {
 		if w.req != nil && w.req.ProtoMinor >= 1 {
 			w.chunked = true
@@ -441,9 +510,6 @@ func (w *responseWriter) sendHead() error {
 func (w *responseWriter) appendHead(dst []byte) []byte {
 	dst = parser.AppendStatusLine(dst, w.status)
 	dst = parser.AppendDate(dst, w.received)
-	if !w.header.Has("X-Content-Type-Options") {
-		dst = append(dst, "X-Content-Type-Options: nosniff\r\n"...)
-	}
 	var err error
 	dst, err = parser.AppendHeaders(dst, &w.header)
 	if err != nil {
@@ -489,23 +555,25 @@ func (w *responseWriter) flush() error {
 
 // finish completes the response after the handler returned: the length of
 // a body that stayed in the buffer becomes its Content-Length, a chunked
-// body gets its last chunk, and everything goes out.
+// body gets its last chunk and trailer, and everything goes out.
 func (w *responseWriter) finish() error {
 	w.WriteHeader(200)
-	if !w.headSent {
-		if w.contentLength < 0 && parser.LengthAllowed(w.status) {
-			w.contentLength = w.bodyBytes
-		}
-		if w.contentLength >= 0 && w.bodyBytes < w.contentLength && !w.noBody {
-			w.closeAfter = true
-		}
-		if err := w.sendHead(); err != nil {
-			return err
-		}
-	} else if w.chunked {
-		w.buf = append(w.buf, parser.LastChunk...)
-	} else if w.contentLength >= 0 && w.bodyBytes < w.contentLength && !w.noBody {
+	if w.upgraded {
+		return nil
+	}
+	if !w.headSent && w.contentLength < 0 && parser.LengthAllowed(w.status) && !w.wantTrailer {
+		w.contentLength = w.bodyBytes
+	}
+	if w.contentLength >= 0 && w.bodyBytes < w.contentLength && !w.noBody {
+		// The declared length can no longer be honoured: the only honest
+		// end is closing the connection.
 		w.closeAfter = true
+	}
+	if err := w.sendHead(); err != nil {
+		return err
+	}
+	if w.chunked {
+		w.appendLastChunk()
 	}
 	if w.closeAfter {
 		// The connection closes right after: flagged MSG_MORE, the last
@@ -513,6 +581,19 @@ func (w *responseWriter) finish() error {
 		return w.flushMore()
 	}
 	return w.flush()
+}
+
+// appendLastChunk ends a chunked body with the trailer fields (RFC 9112
+// §7.1.2). A trailer field with CR or LF in it would split the message:
+// the trailer is then dropped whole.
+func (w *responseWriter) appendLastChunk() {
+	w.buf = append(w.buf, "0\r\n"...)
+	if w.trailer.Len() > 0 {
+		if b, err := parser.AppendHeaders(w.buf, &w.trailer); err == nil {
+			w.buf = b
+		}
+	}
+	w.buf = append(w.buf, "\r\n"...)
 }
 
 var _ handlers.ResponseWriter = (*responseWriter)(nil)

@@ -83,7 +83,7 @@ func TestBenchRequestsAreWhatTheySay(t *testing.T) {
 	want := map[string]int{"browser": 12, "curl": 3, "many-headers": 30}
 	var r Request
 	for _, br := range benchRequests {
-		n, err := ParseHead([]byte(br.raw), &r, &DefaultLimits)
+		n, err := ParseHead([]byte(br.raw), &r, defaults())
 		if err != nil || n != len(br.raw) {
 			t.Fatalf("%s: %d, %v", br.name, n, err)
 		}
@@ -102,7 +102,7 @@ func TestParseHeadBrowserZeroAllocs(t *testing.T) {
 	for _, br := range benchRequests {
 		buf := []byte(br.raw)
 		var r Request
-		lim := DefaultLimits
+		lim := DefaultLimits()
 		if _, err := ParseHead(buf, &r, &lim); err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func BenchmarkParse(b *testing.B) {
 		b.Run(br.name, func(b *testing.B) {
 			buf := []byte(br.raw)
 			var r Request
-			lim := DefaultLimits
+			lim := DefaultLimits()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(buf)))
 			for b.Loop() {

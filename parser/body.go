@@ -31,11 +31,11 @@ type Body struct {
 	// read to its end. They never affect framing.
 	Trailer Header
 
-	// Continue, when set on a request that expects it, receives
-	// "HTTP/1.1 100 Continue" before the first read: the client then knows
-	// the body is wanted (RFC 9110 §10.1.1). A body never read is never
-	// asked for.
-	Continue     io.Writer
+	// Continue, when set on a request that expects it, is called before
+	// the first read, for the connection to send "100 Continue": the
+	// client then knows the body is wanted (RFC 9110 §10.1.1). A body
+	// never read is never asked for. The parser itself never writes.
+	Continue     func() error
 	expect       bool
 	continueSent bool
 }
@@ -52,8 +52,6 @@ func (b *Body) reset(rd *Reader, req *Request) {
 	}
 }
 
-var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
-
 // Read reads decoded body bytes. It returns io.EOF at the end of the body and
 // an *Error for a malformed or over-long one.
 func (b *Body) Read(p []byte) (int, error) {
@@ -68,7 +66,7 @@ func (b *Body) Read(p []byte) (int, error) {
 	}
 	if b.expect && !b.continueSent && b.Continue != nil {
 		b.continueSent = true
-		if _, err := b.Continue.Write(continueLine); err != nil {
+		if err := b.Continue(); err != nil {
 			b.err = err
 			return 0, err
 		}

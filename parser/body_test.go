@@ -192,6 +192,15 @@ func TestDrainLimit(t *testing.T) {
 	}
 }
 
+// continueTo stands for the connection: it writes the interim response the
+// parser asks for.
+func continueTo(w io.Writer) func() error {
+	return func() error {
+		_, err := io.WriteString(w, "HTTP/1.1 100 Continue\r\n\r\n")
+		return err
+	}
+}
+
 // TestExpectContinue: "100 Continue" goes to Body.Continue on the first
 // read of a body the client holds back, once, and never when the body is
 // not read (RFC 9110 §10.1.1).
@@ -208,7 +217,7 @@ func TestExpectContinue(t *testing.T) {
 				t.Fatal(err)
 			}
 			var w bytes.Buffer
-			req.Body.Continue = &w
+			req.Body.Continue = continueTo(&w)
 			if w.Len() != 0 {
 				t.Fatal("written before the body was read")
 			}
@@ -231,7 +240,7 @@ func TestExpectContinue(t *testing.T) {
 		rd := NewReader(&source{s: expecting, eof: true}, Limits{})
 		req, _ := rd.ReadRequest()
 		var w bytes.Buffer
-		req.Body.Continue = &w
+		req.Body.Continue = continueTo(&w)
 		if _, err := req.Body.Read(nil); err != nil || w.Len() != 0 {
 			t.Errorf("Read(nil) = %v and wrote %q", err, w.String())
 		}
@@ -240,7 +249,7 @@ func TestExpectContinue(t *testing.T) {
 		rd := NewReader(&source{s: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", eof: true}, Limits{})
 		req, _ := rd.ReadRequest()
 		var w bytes.Buffer
-		req.Body.Continue = &w
+		req.Body.Continue = continueTo(&w)
 		if _, err := readAll(req.Body); err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +261,7 @@ func TestExpectContinue(t *testing.T) {
 		rd := NewReader(&source{s: "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", eof: true}, Limits{})
 		req, _ := rd.ReadRequest()
 		var w bytes.Buffer
-		req.Body.Continue = &w
+		req.Body.Continue = continueTo(&w)
 		if _, err := readAll(req.Body); err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +275,7 @@ func TestExpectContinue(t *testing.T) {
 		rd := NewReader(&source{s: expecting}, Limits{})
 		req, _ := rd.ReadRequest()
 		var w bytes.Buffer
-		req.Body.Continue = &w
+		req.Body.Continue = continueTo(&w)
 		if req.Body.Drain(1 << 20) {
 			t.Error("Drain = true for a body the client still holds back")
 		}
@@ -277,7 +286,7 @@ func TestExpectContinue(t *testing.T) {
 	t.Run("drained-after-continue-sent", func(t *testing.T) {
 		rd := NewReader(&source{s: expecting + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n", eof: true}, Limits{})
 		req, _ := rd.ReadRequest()
-		req.Body.Continue = io.Discard
+		req.Body.Continue = continueTo(io.Discard)
 		if _, err := req.Body.Read(make([]byte, 1)); err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +300,7 @@ func TestExpectContinue(t *testing.T) {
 	t.Run("write-error-ends-the-body", func(t *testing.T) {
 		rd := NewReader(&source{s: expecting, eof: true}, Limits{})
 		req, _ := rd.ReadRequest()
-		req.Body.Continue = failingWriter{}
+		req.Body.Continue = continueTo(failingWriter{})
 		if _, err := req.Body.Read(make([]byte, 5)); !errors.Is(err, errWrite) {
 			t.Errorf("Read = %v, want the write error", err)
 		}

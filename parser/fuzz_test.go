@@ -75,7 +75,7 @@ func readFirst(stream string, step int) outcome {
 		return o
 	}
 	o.req = snap(req)
-	req.Body.Continue = io.Discard
+	req.Body.Continue = continueTo(io.Discard)
 	body, err := readAll(req.Body)
 	o.body = string(body)
 	o.bodyStatus = statusOf(err)
@@ -416,7 +416,7 @@ func FuzzDifferential(f *testing.F) {
 func agreeWithNetHTTP(t *testing.T, data []byte) {
 	t.Helper()
 	var r Request
-	lim := DefaultLimits
+	lim := DefaultLimits()
 	_, ourErr := ParseHead(data, &r, &lim)
 	if ourErr == ErrNeedMore {
 		return // not a whole head to us; nothing to compare
@@ -494,7 +494,7 @@ func TestContentLengthDuplicatesMustBeIdentical_RFC9110_8_6(t *testing.T) {
 	} {
 		raw := "PUT / HTTP/1.1\r\nHost: a\r\n" + tt.fields + "\r\n"
 		var r Request
-		lim := DefaultLimits
+		lim := DefaultLimits()
 		_, ourErr := ParseHead([]byte(raw), &r, &lim)
 		theirs, theirErr := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 		if tt.length < 0 {

@@ -164,3 +164,9 @@ func readAll(b *Body) ([]byte, error) {
 		}
 	}
 }
+
+// defaults is DefaultLimits as ParseHead takes them.
+func defaults() *Limits {
+	l := DefaultLimits()
+	return &l
+}

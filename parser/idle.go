@@ -51,3 +51,15 @@ func (rd *Reader) HeadBuffered() bool {
 }
 
 var headEnd = []byte("\r\n\r\n")
+
+// TakeBuffered hands over the bytes read from the connection past the
+// current request and forgets them, for a connection that stops being
+// HTTP (an upgrade): they belong to the new protocol.
+func (rd *Reader) TakeBuffered() []byte {
+	if rd.r == rd.w {
+		return nil
+	}
+	b := append([]byte(nil), rd.buf[rd.r:rd.w]...)
+	rd.r = rd.w
+	return b
+}

@@ -119,7 +119,12 @@ func (rd *Reader) fill() error {
 	n, err := rd.src.Read(rd.buf[rd.w:])
 	rd.w += n
 	if err != nil {
-		rd.err = err
+		if !isTimeout(err) {
+			// A deadline is the caller's policy: after one passes the
+			// connection may be read again (a keep-alive wait that
+			// moves on), so only other errors stick.
+			rd.err = err
+		}
 		if n > 0 {
 			return nil
 		}
@@ -238,4 +243,9 @@ func (rd *Reader) readBody(p []byte) (int, error) {
 	n := copy(p, rd.buf[rd.r:rd.w])
 	rd.r += n
 	return n, nil
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }

@@ -18,7 +18,9 @@ type Limits struct {
 const NoBody = -1
 
 // DefaultLimits are the values moreweb uses when its config says nothing.
-var DefaultLimits = Limits{
+func DefaultLimits() Limits { return defaultLimits }
+
+var defaultLimits = Limits{
 	MaxTargetBytes:   8192,
 	MaxHeaderBytes:   16384,
 	MaxHeaderCount:   100,
@@ -30,7 +32,7 @@ var DefaultLimits = Limits{
 // withDefaults fills zero fields from DefaultLimits, so that a caller who sets
 // only what it cares about gets sane bounds for the rest.
 func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
+	d := defaultLimits
 	if l.MaxTargetBytes <= 0 {
 		l.MaxTargetBytes = d.MaxTargetBytes
 	}
@@ -197,3 +199,13 @@ func internMethod(b []byte) string {
 	}
 	return string(b)
 }
+
+// Add appends a field line. The header keeps name and value as given, so a
+// protocol that builds a Header (HTTP/2 from its decoded fields, a test)
+// keeps them alive for as long as the Header is used.
+func (h *Header) Add(name, value []byte) {
+	h.fields = append(h.fields, Field{Name: name, Value: value})
+}
+
+// Reset empties h, keeping its storage.
+func (h *Header) Reset() { h.fields = h.fields[:0] }

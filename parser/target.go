@@ -231,3 +231,16 @@ func validHost(h []byte) bool {
 
 func isDot(seg []byte) bool    { return len(seg) == 1 && seg[0] == '.' }
 func isDotDot(seg []byte) bool { return len(seg) == 2 && seg[0] == '.' && seg[1] == '.' }
+
+// SplitOriginTarget splits an origin-form target ("/path?query", as HTTP/2
+// sends :path) the way request heads are: the raw path, the path decoded
+// and cleaned as handlers see it, and the query. A cleaned path is built in
+// scratch, which is returned grown for reuse.
+func SplitOriginTarget(target, scratch []byte) (rawPath, path, rawQuery, grown []byte, err error) {
+	if len(target) == 0 || target[0] != '/' {
+		return nil, nil, nil, scratch, errTargetForm
+	}
+	r := Request{pathBuf: scratch}
+	err = r.splitPathQuery(target)
+	return r.RawPath, r.Path, r.RawQuery, r.pathBuf, err
+}

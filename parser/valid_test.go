@@ -590,7 +590,7 @@ func TestParseHeadValid(t *testing.T) {
 	var r Request
 	for _, tt := range validTests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := ParseHead([]byte(tt.head+tt.body), &r, &DefaultLimits)
+			n, err := ParseHead([]byte(tt.head+tt.body), &r, defaults())
 			if err != nil {
 				t.Fatalf("ParseHead: %v", err)
 			}
@@ -612,7 +612,7 @@ func TestParseHeadNeedsMoreOnEveryPrefix(t *testing.T) {
 	for _, tt := range validTests {
 		t.Run(tt.name, func(t *testing.T) {
 			for i := 0; i < len(tt.head); i++ {
-				if _, err := ParseHead([]byte(tt.head[:i]), &r, &DefaultLimits); err != ErrNeedMore {
+				if _, err := ParseHead([]byte(tt.head[:i]), &r, defaults()); err != ErrNeedMore {
 					t.Fatalf("prefix %q: got %v, want ErrNeedMore", tt.head[:i], err)
 				}
 			}
@@ -676,7 +676,7 @@ func TestHeaderLookupIgnoresCase(t *testing.T) {
 	var r Request
 	head := "GET / HTTP/1.1\r\nhOsT: a\r\nAccept: text/html\r\nX-Empty:\r\n" +
 		"ACCEPT: */*\r\nConnection: keep-alive, Upgrade\r\nconnection: x\r\n\r\n"
-	if _, err := ParseHead([]byte(head), &r, &DefaultLimits); err != nil {
+	if _, err := ParseHead([]byte(head), &r, defaults()); err != nil {
 		t.Fatal(err)
 	}
 	h := &r.Header

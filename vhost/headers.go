@@ -7,22 +7,25 @@ import (
 )
 
 // withHeaders sets a site's [vhost.headers] on every response, error pages
-// and redirects included.
-type withHeaders struct {
+// and redirects included. It only sets fields, so it passes the writer on
+// as it is.
+func withHeaders(fields []config.HeaderField) handlers.Middleware {
+	canonical := make([]parser.HeaderField, len(fields))
+	for i, f := range fields {
+		// Canonical once here, so that Set does not allocate per request.
+		canonical[i] = parser.HeaderField{Name: parser.CanonicalName(f.Name), Value: f.Value}
+	}
+	return func(next handlers.Handler) handlers.Handler {
+		return &headerSetter{fields: canonical, next: next}
+	}
+}
+
+type headerSetter struct {
 	fields []parser.HeaderField
 	next   handlers.Handler
 }
 
-func newHeaders(fields []config.HeaderField, next handlers.Handler) *withHeaders {
-	h := &withHeaders{next: next, fields: make([]parser.HeaderField, len(fields))}
-	for i, f := range fields {
-		// Canonical once here, so that Set does not allocate per request.
-		h.fields[i] = parser.HeaderField{Name: parser.CanonicalName(f.Name), Value: f.Value}
-	}
-	return h
-}
-
-func (h *withHeaders) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+func (h *headerSetter) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	hd := w.Header()
 	for _, f := range h.fields {
 		hd.Set(f.Name, f.Value)
@@ -30,4 +33,13 @@ func (h *withHeaders) Serve(w handlers.ResponseWriter, r *parser.Request) error 
 	return h.next.Serve(w, r)
 }
 
-var _ handlers.Handler = (*withHeaders)(nil)
+var _ handlers.Handler = (*headerSetter)(nil)
+
+// noSniff tells browsers to take Content-Type as given instead of guessing
+// from the bytes, which would let an uploaded text file run as a script.
+func noSniff(next handlers.Handler) handlers.Handler {
+	return handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		return next.Serve(w, r)
+	})
+}

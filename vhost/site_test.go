@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/handlertest"
 	"github.com/moreweb/moreweb/parser"
 )
@@ -70,7 +72,7 @@ type response struct {
 func serveSite(t *testing.T, tables map[string]*Table, raw string) (*handlertest.Recorder, error) {
 	t.Helper()
 	r := handlertest.Request(t, raw)
-	s, ok := tables["web"].Route(r.Host)
+	s, ok := tables["web"].Lookup(r.Host)
 	if !ok {
 		t.Fatalf("%q: no site", r.Host)
 	}
@@ -165,18 +167,18 @@ func TestVhostWithoutRoot(t *testing.T) {
 // "default" for a default site without hosts.
 func TestSiteName(t *testing.T) {
 	tables := build(t, siteFiles, siteConfig)
-	if s, _ := tables["web"].Route([]byte("www.example.com")); s.Name != "example.com" {
+	if s, _ := tables["web"].Lookup([]byte("www.example.com")); s.Name != "example.com" {
 		t.Errorf("name %q, want example.com", s.Name)
 	}
 }
 
-// The headers wrapper canonicalises names once, when the site is built.
-func TestHeadersCanonicalOnce(t *testing.T) {
-	tables := build(t, siteFiles, siteConfig)
-	s, _ := tables["web"].Route([]byte("example.com"))
-	h, ok := s.Handler.(*withHeaders)
+// The headers middleware canonicalises names once, when the site is built,
+// so that setting them costs no allocation per request.
+func TestHeaderNamesAreCanonicalisedWhenTheSiteIsBuilt(t *testing.T) {
+	mw := withHeaders([]config.HeaderField{{Name: "cache-control", Value: "no-store"}, {Name: "x-FRAME-options", Value: "DENY"}})
+	h, ok := mw(handlers.Chain{}).(*headerSetter)
 	if !ok {
-		t.Fatalf("site handler is %T, want *withHeaders outermost", s.Handler)
+		t.Fatalf("middleware made %T, want *headerSetter", h)
 	}
 	for _, f := range h.fields {
 		if parser.CanonicalName(f.Name) != f.Name {
@@ -224,7 +226,7 @@ func TestSiteRootChangesAreLoggedWithSiteAndRoot(t *testing.T) {
 		t.Helper()
 		r := handlertest.Request(t, "GET "+target+" HTTP/1.1\nHost: example.com\n\n")
 		r.Received = start.Add(d)
-		s, _ := tables["web"].Route(r.Host)
+		s, _ := tables["web"].Lookup(r.Host)
 		w := handlertest.NewRecorder()
 		s.Handler.Serve(w, r)
 		return w

@@ -1,5 +1,7 @@
 package vhost
 
+import "github.com/moreweb/moreweb/handlers"
+
 // Table routes one listener's requests to its sites by host. It is built
 // once per config snapshot and never changed, so connections read it
 // without locks.
@@ -14,15 +16,25 @@ type Table struct {
 // it needs no room in the lookup buffer.
 const maxHost = 253
 
-// Route returns the site for a request's host: the Host header's, or the
+// Route is Lookup as the connection loops want it: the site's handler and
+// its name for the log. It makes *Table a listener.Router.
+func (t *Table) Route(host []byte) (h handlers.Handler, site string, ok bool) {
+	s, ok := t.Lookup(host)
+	if !ok {
+		return nil, "", false
+	}
+	return s.Handler, s.Name, true
+}
+
+// Lookup returns the site for a request's host: the Host header's, or the
 // absolute-form target's, as the parser chose it. The match ignores case, a
 // port and one trailing dot. An exact name beats a wildcard, a longer
 // wildcard suffix beats a shorter one, and anything else goes to the
 // listener's default. false means there is no default: the listener answers
 // 421 Misdirected Request (RFC 9110 §15.5.20).
 //
-// Route runs for every request and does not allocate.
-func (t *Table) Route(host []byte) (*Site, bool) {
+// Lookup runs for every request and does not allocate.
+func (t *Table) Lookup(host []byte) (*Site, bool) {
 	var buf [maxHost]byte
 	name, ok := normalize(&buf, host)
 	if ok && len(name) > 0 {

@@ -91,12 +91,14 @@ func (t *Table) add(s *Site, v *config.Vhost) error {
 
 // buildSite assembles a site's handler, outermost first:
 //
-//	headers -> errorpage -> Chain{redirect, pathmap, static}
+//	errorpage -> middleware (nosniff, headers) -> Chain{redirect, pathmap, static}
 //
-// The headers go on before anything runs, so they are on error pages too
-// and a handler can still replace one (a site-wide Content-Type yields to
-// the file's). Parts the vhost does not configure are left out of the chain;
-// a site with none answers every request 404.
+// The error page layer is outermost, so every error of the site, a panic
+// in any layer included, gets the site's page. The headers go on before the
+// chain runs, so they are on error pages too and a handler can still
+// replace one (a site-wide Content-Type yields to the file's). Parts the
+// vhost does not configure are left out; a site with none answers every
+// request 404.
 func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 	s := &Site{Name: "default"}
 	if len(v.Hosts) > 0 {
@@ -145,9 +147,22 @@ func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Handler = errorpage.Wrap(chain, pages)
-	if len(v.Headers) > 0 {
-		s.Handler = newHeaders(v.Headers, s.Handler)
+	var h handlers.Handler = chain
+	for _, mw := range siteMiddleware(v) {
+		h = mw(h)
 	}
+	s.Handler = errorpage.Wrap(h, pages)
 	return s, nil
+}
+
+// siteMiddleware lists the layers a site's config asks for, innermost
+// first; a layer the site does not use is not there at all. The last,
+// outermost one, marks every response nosniff before anything else runs,
+// so that a site's own headers can still override it.
+func siteMiddleware(v *config.Vhost) []handlers.Middleware {
+	var mws []handlers.Middleware
+	if len(v.Headers) > 0 {
+		mws = append(mws, withHeaders(v.Headers))
+	}
+	return append(mws, noSniff)
 }

@@ -130,7 +130,7 @@ func TestSpecRoutingHost(t *testing.T) {
 		{strings.Repeat("a.", 200) + "example.com", "default"},
 	}
 	for _, tt := range tests {
-		s, ok := web.Route([]byte(tt.host))
+		s, ok := web.Lookup([]byte(tt.host))
 		if !ok {
 			t.Errorf("%q: no site, want %s", tt.host, tt.site)
 			continue
@@ -149,24 +149,24 @@ func TestSpecRoutingPerListener421(t *testing.T) {
 	tables := build(t, routingFiles, routingConfig)
 	alt := tables["alt"]
 	for host, want := range map[string]string{"alt.example": "alt.example", "EXAMPLE.COM:18081": "alt.example"} {
-		if s, ok := alt.Route([]byte(host)); !ok || s.Name != want {
+		if s, ok := alt.Lookup([]byte(host)); !ok || s.Name != want {
 			t.Errorf("alt %q: %v %v, want %s", host, s, ok, want)
 		}
 	}
-	webSite, _ := tables["web"].Route([]byte("example.com"))
-	altSite, _ := alt.Route([]byte("example.com"))
+	webSite, _ := tables["web"].Lookup([]byte("example.com"))
+	altSite, _ := alt.Lookup([]byte("example.com"))
 	if webSite == altSite {
 		t.Error("example.com is the same site on both listeners")
 	}
 	for _, host := range []string{"a.example.org", "x.example.org", "www.example.com", "", "other"} {
-		if s, ok := alt.Route([]byte(host)); ok {
+		if s, ok := alt.Lookup([]byte(host)); ok {
 			t.Errorf("alt %q: routed to %s, want 421", host, s.Name)
 		}
 	}
 	// A listener no vhost is on has a table that refuses everything.
 	if unused := tables["unused"]; unused == nil {
 		t.Error("no table for the unused listener")
-	} else if _, ok := unused.Route([]byte("example.com")); ok {
+	} else if _, ok := unused.Lookup([]byte("example.com")); ok {
 		t.Error("unused listener routed a request")
 	}
 	if len(tables) != 3 {
@@ -188,8 +188,8 @@ address = "127.0.0.1:18081"
 hosts = ["example.com"]
 root = "www"
 `)
-	sa, okA := tables["a"].Route([]byte("example.com"))
-	sb, okB := tables["b"].Route([]byte("example.com"))
+	sa, okA := tables["a"].Lookup([]byte("example.com"))
+	sb, okB := tables["b"].Lookup([]byte("example.com"))
 	if !okA || !okB || sa != sb {
 		t.Errorf("a: %v %v, b: %v %v; want the same site on both", sa, okA, sb, okB)
 	}
@@ -203,7 +203,7 @@ func TestRouteDoesNotAllocate(t *testing.T) {
 		[]byte(""), []byte("[::1]:80"), []byte(strings.Repeat("a", 300)),
 	}
 	for _, h := range hosts {
-		if n := testing.AllocsPerRun(100, func() { web.Route(h) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { web.Lookup(h) }); n != 0 {
 			t.Errorf("Route(%q): %v allocs, want 0", h, n)
 		}
 	}
@@ -216,7 +216,7 @@ func BenchmarkRoute(b *testing.B) {
 			h := []byte(host)
 			b.ReportAllocs()
 			for b.Loop() {
-				t.Route(h)
+				t.Lookup(h)
 			}
 		})
 	}

@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moreweb/moreweb/config"
-	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/listener"
 	"github.com/moreweb/moreweb/vhost"
 )
@@ -91,20 +90,9 @@ func buildRouters(cfg *config.Config, log *zap.Logger) (map[string]listener.Rout
 	}
 	routers := make(map[string]listener.Router, len(tables))
 	for name, t := range tables {
-		routers[name] = router{t}
+		routers[name] = t
 	}
 	return routers, nil
-}
-
-// router adapts a vhost table to the listener's Router.
-type router struct{ t *vhost.Table }
-
-func (r router) Route(host []byte) (handlers.Handler, string, bool) {
-	s, ok := r.t.Route(host)
-	if !ok {
-		return nil, "", false
-	}
-	return s.Handler, s.Name, true
 }
 
 // watch starts watching the config file at path until ctx ends; each

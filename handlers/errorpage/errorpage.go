@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/moreweb/moreweb/handlers"
@@ -57,7 +58,7 @@ var staleFields = []string{
 // A status outside 400-599 is a bug in whoever produced it, and answers 500.
 // r may be nil, for errors raised before a request could be parsed; the
 // writer drops the body for HEAD itself.
-func (p Pages) Write(w handlers.ResponseWriter, r *parser.Request, status int) {
+func (p Pages) Write(w handlers.ResponseWriter, r *handlers.Request, status int) {
 	if status < 400 || status > 599 {
 		status = 500
 	}
@@ -73,6 +74,7 @@ func (p Pages) Write(w handlers.ResponseWriter, r *parser.Request, status int) {
 		h.Del("Content-Range")
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.SetContentLength(int64(len(page)))
 	w.WriteHeader(status)
 	w.Write(page) // a write error is the connection's, seen by the loop
@@ -106,7 +108,9 @@ func makePage(status int) []byte {
 		"</title></head>\n<body><h1>" + title + "</h1></body></html>\n")
 }
 
-// Wrap returns next with its errors rendered by p.
+// Wrap returns next with its errors rendered by p. It is the outermost
+// layer of a site, so that every error the site produces, from any
+// middleware or handler and panics included, gets the site's page.
 func Wrap(next handlers.Handler, p Pages) handlers.Handler {
 	return &wrapped{next: next, pages: p}
 }
@@ -119,13 +123,33 @@ type wrapped struct {
 // Serve returns next's error even after rendering it, so the connection loop
 // can log the cause; the loop sees w.Written() and writes nothing more. Once
 // next has written its head the error can no longer become a page, and the
-// loop decides what to do with the connection.
-func (x *wrapped) Serve(w handlers.ResponseWriter, r *parser.Request) error {
-	err := x.next.Serve(w, r)
-	if err != nil && !w.Written() {
-		x.pages.Write(w, r, handlers.StatusOf(err))
-	}
+// loop decides what to do with the connection. A panic becomes a 500 whose
+// error carries the panic's value and stack for the log.
+func (x *wrapped) Serve(w handlers.ResponseWriter, r *handlers.Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &handlers.Error{Status: 500, Err: &handlers.PanicError{Value: v, Stack: debug.Stack()}}
+			x.render(w, r, err)
+		}
+	}()
+	err = x.next.Serve(w, r)
+	x.render(w, r, err)
 	return err
 }
 
-var _ handlers.Handler = (*wrapped)(nil)
+func (x *wrapped) render(w handlers.ResponseWriter, r *handlers.Request, err error) {
+	if err != nil && !w.Written() {
+		x.pages.Write(w, r, handlers.StatusOf(err))
+	}
+}
+
+// WriteError answers status with the site's page: for an error found after
+// the handler returned (a header field that could not be sent).
+func (x *wrapped) WriteError(w handlers.ResponseWriter, r *handlers.Request, status int) {
+	x.pages.Write(w, r, status)
+}
+
+var (
+	_ handlers.Handler     = (*wrapped)(nil)
+	_ handlers.ErrorWriter = (*wrapped)(nil)
+)

@@ -36,7 +36,7 @@ func loadPages(t *testing.T) Pages {
 }
 
 func failWith(err error) handlers.Handler {
-	return handlers.HandlerFunc(func(handlers.ResponseWriter, *parser.Request) error { return err })
+	return handlers.HandlerFunc(func(handlers.ResponseWriter, *handlers.Request) error { return err })
 }
 
 // SPEC Errors: a vhost's error_pages serve every error that vhost produces,
@@ -107,7 +107,7 @@ func TestErrorsOddStatus(t *testing.T) {
 // RFC 9110 §15.5.6: a 405 carries Allow; §15.5.17: a 416 carries
 // Content-Range. Fields describing the body that was not sent go.
 func TestRFC9110ErrorKeepsErrorFields(t *testing.T) {
-	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
 		w.Header().Set("Cache-Control", "public, max-age=60") // a [vhost.headers] field
 		w.Header().Set("ETag", `"abc"`)
@@ -144,7 +144,7 @@ func TestRFC9110ErrorKeepsErrorFields(t *testing.T) {
 	}
 
 	w = handlertest.NewRecorder()
-	Wrap(handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+	Wrap(handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		w.Header().Set("Content-Range", "bytes */100")
 		return &handlers.Error{Status: 416}
 	}), nil).Serve(w, handlertest.Get(t, "/f"))
@@ -168,7 +168,7 @@ func field(h *parser.ResponseHeader, name string) string {
 // Wrap passes it on and writes nothing more.
 func TestErrorsAfterWriteNotRendered(t *testing.T) {
 	boom := errors.New("client went away")
-	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		w.WriteHeader(200)
 		w.WriteString("partial")
 		return boom
@@ -184,7 +184,7 @@ func TestErrorsAfterWriteNotRendered(t *testing.T) {
 
 // Success passes through untouched.
 func TestErrorsSuccessUntouched(t *testing.T) {
-	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		_, err := w.WriteString("ok")
 		return err
 	})

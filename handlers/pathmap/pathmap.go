@@ -5,7 +5,6 @@ package pathmap
 
 import (
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 // Map is the handler for one site's path map.
@@ -27,7 +26,7 @@ func New(routes map[string]handlers.Handler) handlers.Handler {
 // Serve looks the path up exactly: "/about/" and "/About" are not "/about".
 // A miss returns handlers.ErrNotFound so that the chain goes on to the
 // static root.
-func (m *Map) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+func (m *Map) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	// The conversion in a map index does not allocate.
 	h, ok := m.routes[string(r.Path)]
 	if !ok {

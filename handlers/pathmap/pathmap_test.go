@@ -5,11 +5,10 @@ import (
 
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/handlertest"
-	"github.com/moreweb/moreweb/parser"
 )
 
 func text(body string) handlers.Handler {
-	return handlers.HandlerFunc(func(w handlers.ResponseWriter, r *parser.Request) error {
+	return handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		_, err := w.WriteString(body)
 		return err
 	})
@@ -51,7 +50,7 @@ func TestSpecPathMapExact(t *testing.T) {
 
 // A mapped handler's own error, 404 included, is passed on as it is.
 func TestPathMapPassesHandlerError(t *testing.T) {
-	h := New(map[string]handlers.Handler{"/gone": handlers.HandlerFunc(func(handlers.ResponseWriter, *parser.Request) error {
+	h := New(map[string]handlers.Handler{"/gone": handlers.HandlerFunc(func(handlers.ResponseWriter, *handlers.Request) error {
 		return handlers.ErrForbidden
 	})})
 	if err := h.Serve(handlertest.NewRecorder(), handlertest.Get(t, "/gone")); err != handlers.ErrForbidden {

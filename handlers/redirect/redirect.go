@@ -83,7 +83,7 @@ func cutKeep(s string, c byte) (string, string) {
 // otherwise, so that the chain goes on to the path map and static root.
 // Every method is redirected: a moved resource is moved for POST too, and
 // 307/308 tell the client to repeat the method.
-func (rd *Redirects) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+func (rd *Redirects) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	if t, ok := rd.exact[string(r.Path)]; ok {
 		return redirect(w, r, t, nil)
 	}
@@ -96,7 +96,7 @@ func (rd *Redirects) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 	return handlers.ErrNotFound
 }
 
-func redirect(w handlers.ResponseWriter, r *parser.Request, t target, rest []byte) error {
+func redirect(w handlers.ResponseWriter, r *handlers.Request, t target, rest []byte) error {
 	loc := location(t, rest, r.RawQuery)
 	if !parser.ValidHeaderField("Location", loc) {
 		// To comes from a checked config and rest is escaped, so this

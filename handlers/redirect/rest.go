@@ -1,6 +1,6 @@
 package redirect
 
-import "github.com/moreweb/moreweb/parser"
+import "github.com/moreweb/moreweb/handlers"
 
 // rest is the part of the request path after the n bytes a prefix rule
 // matched, as it goes into Location.
@@ -13,7 +13,7 @@ import "github.com/moreweb/moreweb/parser"
 // cleaning changed the path (dot-segments, merged slashes), the raw rest no
 // longer lines up with what matched, and its "%2e%2e" could walk the client
 // out of To; then the cleaned rest is escaped instead.
-func rest(r *parser.Request, n int) []byte {
+func rest(r *handlers.Request, n int) []byte {
 	if raw, ok := rawRest(r.RawPath, r.Path, n); ok {
 		return appendEscaped(nil, raw, true)
 	}

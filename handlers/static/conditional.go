@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/parser"
 )
 
@@ -58,8 +59,8 @@ const (
 
 // checkPreconditions evaluates RFC 9110 §13.2.2 steps 1 to 4 in order; step
 // 5 (Range with If-Range) is the caller's.
-func checkPreconditions(r *parser.Request, v *validators, now time.Time) precondition {
-	h := &r.Header
+func checkPreconditions(r *handlers.Request, v *validators, now time.Time) precondition {
+	h := r.Header
 	// Step 1 and 2: If-Match, else If-Unmodified-Since.
 	if present, match := matchETags(h, "If-Match", v.etag, false); present {
 		if !match {
@@ -89,7 +90,7 @@ func checkPreconditions(r *parser.Request, v *validators, now time.Time) precond
 // ifRangeMatches is §13.1.5: the range applies only if the validator the
 // client holds is still current. An entity-tag is compared strongly (so a
 // weak one never matches); a date must equal Last-Modified exactly.
-func ifRangeMatches(r *parser.Request, v *validators) bool {
+func ifRangeMatches(r *handlers.Request, v *validators) bool {
 	ir := r.Header.Get("If-Range")
 	if ir == nil {
 		return true

@@ -99,13 +99,10 @@ func FuzzStaticRequest(f *testing.F) {
 // the invariants, and returns it as text for comparison.
 func serveStatic(t *testing.T, s *static.Static, raw string, clock time.Time, method, target string, size int) string {
 	t.Helper()
-	req, err := parser.NewReader(strings.NewReader(raw), parser.Limits{}).ReadRequest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := handlertest.Request(t, raw)
 	req.Received = clock
-	rec := handlertest.NewRecorder()
-	err = s.Serve(rec, req)
+	rec := handlertest.NewRecorderFor(req)
+	err := s.Serve(rec, req)
 	if err != nil {
 		if rec.Written() {
 			t.Fatalf("wrote %d and returned %v", rec.Code, err)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 // listEntry is one line of a listing.
@@ -25,7 +24,7 @@ type listEntry struct {
 // serveListing answers a directory without an index file with an HTML page
 // of its entries. It hides what the handler would refuse to serve (dotfiles,
 // symlinks that leave the root, devices), so the page never links to a 404.
-func (s *Static) serveListing(w handlers.ResponseWriter, r *parser.Request, fsys fileSystem, name string) error {
+func (s *Static) serveListing(w handlers.ResponseWriter, r *handlers.Request, fsys fileSystem, name string) error {
 	dir, err := fsys.open(name)
 	if err != nil {
 		return openError(err)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 // files is where a handler's files come from, and what it remembers about
@@ -22,7 +21,7 @@ type files struct {
 
 // clock is the time for r: the test clock now, else when r arrived (a
 // request is served within moments of that), else the time now.
-func clock(now func() time.Time, r *parser.Request) time.Time {
+func clock(now func() time.Time, r *handlers.Request) time.Time {
 	if now != nil {
 		return now()
 	}

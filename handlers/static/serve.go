@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 // serveFile answers GET or HEAD for the regular file e, whose body is in
@@ -21,11 +20,11 @@ import (
 // *os.File, limited to the size the header announced: the listener hands
 // that to sendfile, and a file that grows while being sent cannot overrun
 // Content-Length and corrupt the connection.
-func (fl *files) serveFile(w handlers.ResponseWriter, r *parser.Request, e *entry, f *os.File, now time.Time) error {
+func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *entry, f *os.File, now time.Time) error {
 	rep, coding := body{e: e, f: f}, ""
 	vary := e.side.any()
 	if vary {
-		if i := chooseCoding(&r.Header, &e.side); i >= 0 {
+		if i := chooseCoding(r.Header, &e.side); i >= 0 {
 			se, sf, err := fl.openName(e.sideNames[i], now)
 			if err == nil && !se.dir {
 				if sf != nil {

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/parser"
 )
 
 // Options configure a static root.
@@ -119,7 +118,7 @@ func (s *Static) Close() error {
 // request path. Existence is checked before the method so that a POST to a
 // missing file falls through a Chain as 404, and 405 means "this exists but
 // is static".
-func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+func (s *Static) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	name, ok := checkPath(r.Path, s.dotfiles)
 	if !ok {
 		return handlers.ErrNotFound
@@ -150,7 +149,7 @@ func (s *Static) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 // name exists; if that file has gone since (or turned into a directory),
 // the directory is looked at again, once. fl is the tree the request
 // started in, so that every file it serves comes from one directory.
-func (s *Static) serveDir(w handlers.ResponseWriter, r *parser.Request, fl *files, e *entry, now time.Time) error {
+func (s *Static) serveDir(w handlers.ResponseWriter, r *handlers.Request, fl *files, e *entry, now time.Time) error {
 	for again := true; e.index != ""; again = false {
 		ie, f, err := fl.openName(e.index, now)
 		if err == nil && !ie.dir {
@@ -195,7 +194,7 @@ type fileHandler struct {
 	now  func() time.Time // the clock, nil for the request's; tests move it
 }
 
-func (h *fileHandler) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+func (h *fileHandler) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	now := clock(h.now, r)
 	e, f, err := h.openName(h.path, now)
 	if err != nil {
@@ -217,7 +216,7 @@ const allowed = "GET, HEAD, OPTIONS"
 
 // checkMethod answers OPTIONS and refuses what static content cannot do;
 // done is false for GET and HEAD, which the caller goes on to serve.
-func checkMethod(w handlers.ResponseWriter, r *parser.Request) (done bool, err error) {
+func checkMethod(w handlers.ResponseWriter, r *handlers.Request) (done bool, err error) {
 	switch r.Method {
 	case "GET", "HEAD":
 		return false, nil
@@ -237,7 +236,7 @@ func checkMethod(w handlers.ResponseWriter, r *parser.Request) (done bool, err e
 // Location is relative ("./name/") and built from the raw path: nothing
 // decoded is echoed, a "//host" path cannot become a protocol-relative
 // redirect, and a name with a colon cannot be read as a scheme.
-func redirectToDir(w handlers.ResponseWriter, r *parser.Request) error {
+func redirectToDir(w handlers.ResponseWriter, r *handlers.Request) error {
 	seg := r.RawPath[bytes.LastIndexByte(r.RawPath, '/')+1:]
 	loc := make([]byte, 0, 4+len(seg)+len(r.RawQuery))
 	loc = append(loc, "./"...)

@@ -66,7 +66,7 @@ const allow = "GET, HEAD, OPTIONS"
 // Serve renders the page into a buffer first, so that a template failing
 // halfway through answers a clean 500 rather than half a page with a 200
 // status already sent.
-func (t *Template) Serve(w handlers.ResponseWriter, r *parser.Request) error {
+func (t *Template) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	switch r.Method {
 	case "GET", "HEAD":
 	case "OPTIONS":
@@ -91,14 +91,14 @@ func (t *Template) Serve(w handlers.ResponseWriter, r *parser.Request) error {
 	return err
 }
 
-func dataOf(r *parser.Request) *Data {
+func dataOf(r *handlers.Request) *Data {
 	q, _ := url.ParseQuery(string(r.RawQuery))
 	return &Data{
 		Query:  q,
 		Path:   string(r.Path),
 		Host:   string(r.Host),
 		Method: r.Method,
-		Header: Header{&r.Header},
+		Header: Header{r.Header},
 	}
 }
 

@@ -1,0 +1,62 @@
+package listener
+
+import (
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"syscall"
+)
+
+// A connection goes from the accept loop to a protocol through one seam:
+//
+//	accept -> (PROXY header) -> (TLS handshake, ALPN) -> protocol
+//
+// transport is what the seam hands the protocol: where to read and write,
+// and which shortcuts past that apply. Every shortcut is decided here, from
+// what the connection is, and each is a named field, so that no behaviour
+// hangs on a type assertion made deep in the protocol that could silently
+// switch it off.
+type transport struct {
+	// conn is where the protocol reads and writes: the socket itself, or
+	// a *tls.Conn over it.
+	conn net.Conn
+	// socket is the raw socket below conn, for waiting on readiness
+	// without a buffer; nil when conn is not a socket (a test's pipe).
+	socket syscall.RawConn
+	// fd is the socket's descriptor, -1 if unknown; the idle poller
+	// parks connections by it.
+	fd int32
+	// plaintext says conn is the socket, so bytes may go to it past conn:
+	// writes flagged MSG_MORE and file bodies by sendfile. Over TLS every
+	// byte must pass through the record layer instead.
+	plaintext bool
+	// tls is the session's state, nil on a plain connection.
+	tls *tls.ConnectionState
+	// peer is the client's address.
+	peer netip.AddrPort
+}
+
+// newTransport describes nc as accepted, or as a finished TLS handshake
+// made it.
+func newTransport(nc net.Conn) transport {
+	t := transport{conn: nc, fd: -1}
+	under := nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		t.tls = &st
+		under = tc.NetConn()
+	} else {
+		t.plaintext = true
+	}
+	if sc, ok := under.(syscall.Conn); ok {
+		t.socket, _ = sc.SyscallConn()
+	}
+	if t.socket == nil {
+		t.plaintext = false // a pipe: no sendfile, no MSG_MORE
+	}
+	t.fd = rawFD(t.socket)
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		t.peer = ta.AddrPort()
+	}
+	return t
+}
