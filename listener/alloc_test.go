@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/static"
 )
 
 var kilobyte = bytes.Repeat([]byte("x"), 1024)
@@ -105,3 +109,95 @@ func BenchmarkKeepAliveSmallResponse(b *testing.B) {
 // unlimitedRequests lifts the per-connection request cap, so that a
 // benchmark can keep one connection for all its iterations.
 func unlimitedRequests(c *config.Config) { c.Server.MaxRequestsPerConnection = math.MaxInt32 }
+
+// statusWatch is middleware of the shape compression and metrics take: it
+// wraps the writer to see the status and passes everything else through.
+// Its wrappers are pooled, so wrapping costs no allocation either.
+type statusWatch struct {
+	handlers.WriterWrapper
+	status int
+}
+
+func (s *statusWatch) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+var statusWatches = sync.Pool{New: func() any { return new(statusWatch) }}
+
+func watchStatus(next handlers.Handler) handlers.Handler {
+	return handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
+		sw := statusWatches.Get().(*statusWatch)
+		sw.ResponseWriter, sw.status = w, 0
+		err := next.Serve(sw, r)
+		sw.ResponseWriter = nil
+		statusWatches.Put(sw)
+		return err
+	})
+}
+
+// A static file behind middleware that wraps the writer still leaves by
+// sendfile (the wrapper passes ReadFrom through), and a small one still
+// costs no allocation on the keep-alive path.
+func TestWrappedWriterKeepsSendfileAndAllocatesNothing(t *testing.T) {
+	root := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
+	if err := os.WriteFile(filepath.Join(root, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "kb.html"), kilobyte, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := static.New(static.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ts := startServer(t, testRouter{"": watchStatus(st)}, unlimitedRequests)
+	c := ts.dial(t)
+
+	before := ts.sup.FileBodies()
+	c.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := c.response("GET"); resp.StatusCode != 200 || !bytes.Equal([]byte(body), big) {
+		t.Fatalf("big file: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if got := ts.sup.FileBodies() - before; got != 1 {
+		t.Fatalf("%d file bodies sent by the kernel, want 1", got)
+	}
+
+	if raceEnabled {
+		return // allocation counts need a build without -race
+	}
+	// The cache holds a file in memory once it has settled (its ctime is
+	// older than the racy window) and it has been revalidated after that.
+	time.Sleep(2200 * time.Millisecond)
+	req := []byte("GET /kb.html HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.send(string(req))
+	c.response("GET")
+	time.Sleep(1100 * time.Millisecond)
+	c.send(string(req))
+	resp, _ := c.response("GET")
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	buf := make([]byte, 8192)
+	respLen := 0
+	for i := 0; i < 2; i++ {
+		c.nc.Write(req)
+		n, _ := c.nc.Read(buf)
+		for !bytes.HasSuffix(buf[:n], kilobyte[:16]) {
+			m, err := c.nc.Read(buf[n:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += m
+		}
+		respLen = n
+	}
+	allocs := testing.AllocsPerRun(200, func() { roundTrip(t, c, req, buf, respLen) })
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per request through a wrapping middleware, want 0", allocs)
+	}
+}

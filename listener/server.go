@@ -147,6 +147,11 @@ func (s *server) stopAccepting() {
 	}
 	close(s.done)
 	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.life.end() // handlers that wait give up
+	}
+	s.mu.Unlock()
 	s.closeIdle()
 }
 

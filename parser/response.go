@@ -191,6 +191,7 @@ func StatusText(status int) string { return statusText[status] }
 var statusText = map[int]string{
 	100: "Continue",
 	101: "Switching Protocols",
+	103: "Early Hints",
 	200: "OK",
 	201: "Created",
 	202: "Accepted",

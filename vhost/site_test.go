@@ -103,22 +103,49 @@ func TestSpecRoutingInsideVhost(t *testing.T) {
 		{"/about/", response{404, "custom 404", ""}},
 		{"/broken", response{500, "custom 500", ""}},
 	}
-	for _, tt := range tests {
-		w, err := serveSite(t, tables, "GET "+tt.target+" HTTP/1.1\nHost: example.com\n\n")
-		if w.Code != tt.want.status {
-			t.Errorf("%s: status %d (err %v), want %d", tt.target, w.Code, err, tt.want.status)
-			continue
-		}
-		if tt.want.body != "" && w.Body.String() != tt.want.body {
-			t.Errorf("%s: body %q, want %q", tt.target, w.Body.String(), tt.want.body)
-		}
-		if got := w.Head.Get("Location"); got != tt.want.location {
-			t.Errorf("%s: Location %q, want %q", tt.target, got, tt.want.location)
-		}
-		// The error is returned for the log, the page already written.
-		if (tt.want.status >= 400) != (err != nil) {
-			t.Errorf("%s: status %d returned %v", tt.target, w.Code, err)
-		}
+	// Every case twice: as the HTTP/1.1 parser presents the request, and
+	// as a protocol that builds handlers.Request without it (HTTP/2 will).
+	protocols := map[string]func(target string) (*handlertest.Recorder, error){
+		"http1": func(target string) (*handlertest.Recorder, error) {
+			return serveSite(t, tables, "GET "+target+" HTTP/1.1\nHost: example.com\n\n")
+		},
+		"test-protocol": func(target string) (*handlertest.Recorder, error) {
+			r := handlertest.NewRequest(t, "GET", target, "Host: example.com")
+			s, ok := tables["web"].Lookup(r.Host)
+			if !ok {
+				t.Fatalf("%q: no site", r.Host)
+			}
+			return handlertest.Serve(s.Handler, r)
+		},
+	}
+	for name, serve := range protocols {
+		t.Run(name, func(t *testing.T) {
+			for _, tt := range tests {
+				checkSiteAnswer(t, tt.target, tt.want, serve)
+			}
+		})
+	}
+}
+
+func checkSiteAnswer(t *testing.T, target string, want response, serve func(string) (*handlertest.Recorder, error)) {
+	t.Helper()
+	w, err := serve(target)
+	if w.Code != want.status {
+		t.Errorf("%s: status %d (err %v), want %d", target, w.Code, err, want.status)
+		return
+	}
+	if want.body != "" && w.Body.String() != want.body {
+		t.Errorf("%s: body %q, want %q", target, w.Body.String(), want.body)
+	}
+	if got := w.Head.Get("Location"); got != want.location {
+		t.Errorf("%s: Location %q, want %q", target, got, want.location)
+	}
+	// The error is returned for the log, the page already written.
+	if (want.status >= 400) != (err != nil) {
+		t.Errorf("%s: status %d returned %v", target, w.Code, err)
+	}
+	if w.Head.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("%s: no nosniff", target)
 	}
 }
 

@@ -232,3 +232,19 @@ func TestPagesReadOnce(t *testing.T) {
 		t.Errorf("body %q, want the page as loaded", w.Body.String())
 	}
 }
+
+// A handler that panics answers 500 with the site's own page, not the
+// server's, and the error returned carries the panic's value and stack for
+// the log.
+func TestPanicAnswersTheSitesOwn500Page(t *testing.T) {
+	pages := loadPages(t)
+	boom := handlers.HandlerFunc(func(handlers.ResponseWriter, *handlers.Request) error { panic("boom") })
+	rec, err := handlertest.Serve(Wrap(boom, pages), handlertest.Get(t, "/x"))
+	if rec.Code != 500 || rec.Body.String() != "<h1>custom oops</h1>" {
+		t.Fatalf("%d %q, want the site's 500 page", rec.Code, rec.Body.String())
+	}
+	var pe *handlers.PanicError
+	if !errors.Is(err, handlers.ErrPanic) || !errors.As(err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 {
+		t.Fatalf("error %v, want the panic with its stack", err)
+	}
+}
