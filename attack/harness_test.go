@@ -19,12 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+	"github.com/moreweb/moreweb/internal/testkit"
+	mwserver "github.com/moreweb/moreweb/server"
 
 	"github.com/moreweb/moreweb/config"
-	"github.com/moreweb/moreweb/listener"
-	"github.com/moreweb/moreweb/vhost"
 )
 
 // Markers that must never reach a client: the content of a file beside the
@@ -114,15 +112,15 @@ to = "https://elsewhere.example/landing/"
 status = 302
 `
 
-// server is a moreweb running in this process, wired as cmd/moreweb does.
+// server is a moreweb running in this process, started by the same
+// server.Start the moreweb command runs.
 type server struct {
 	t      testing.TB
 	dir    string
 	addr   string
 	port   int
-	sup    *listener.Supervisor
-	access *listener.AccessLog
-	errLog *syncBuffer
+	srv    *mwserver.Server
+	errLog *testkit.SyncBuffer
 	once   sync.Once
 }
 
@@ -158,54 +156,26 @@ func startSite(t testing.TB, over map[string]string, extra map[string]string) *s
 	return startTOML(t, b.String(), files)
 }
 
-// startTOML writes files and site.toml into a temp dir and starts the
-// server the way the moreweb command does.
+// startTOML writes files and site.toml into a temp dir ("{dir}" in a
+// symlink's target stands for it) and starts the server from that file.
 func startTOML(t testing.TB, toml string, files map[string]string) *server {
 	t.Helper()
 	dir := t.TempDir()
+	tree := map[string]string{"site.toml": toml}
 	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(content, "->"); ok {
-			if err := os.Symlink(strings.ReplaceAll(target, "{dir}", dir), p); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tree[name] = strings.ReplaceAll(content, "{dir}", dir)
 	}
+	testkit.WriteTree(t, dir, tree)
 	conf := filepath.Join(dir, "site.toml")
-	if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := config.Load(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, dir: dir, errLog: &syncBuffer{}}
-	log := newLogger(&cfg.Server, s.errLog)
-	tables, err := vhost.Build(cfg, nil)
-	if err != nil {
+	s := &server{t: t, dir: dir, errLog: &testkit.SyncBuffer{}}
+	if s.srv, err = mwserver.Start(cfg, mwserver.Options{Log: s.errLog}); err != nil {
 		t.Fatal(err)
 	}
-	routers := map[string]listener.Router{}
-	for name, tb := range tables {
-		routers[name] = tb
-	}
-	if cfg.Server.AccessLog != "off" {
-		if s.access, err = listener.OpenAccessLog(cfg.Server.AccessLog, cfg.Server.AccessLogFormat); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.sup = listener.NewSupervisor(log, cfg.Server.MaxConnections)
-	if _, err := s.sup.Apply(cfg, routers, s.access); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range s.sup.Addrs() {
+	for _, a := range s.srv.Addrs() {
 		s.addr = a.String()
 		s.port = a.(*net.TCPAddr).Port
 	}
@@ -213,16 +183,13 @@ func startTOML(t testing.TB, toml string, files map[string]string) *server {
 	return s
 }
 
-// stop shuts the server down and flushes its access log; later calls do
-// nothing.
+// stop shuts the server down, which flushes and closes its access log;
+// later calls do nothing.
 func (s *server) stop() {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s.sup.Shutdown(ctx)
-		if s.access != nil {
-			s.access.Close()
-		}
+		s.srv.Stop(ctx)
 	})
 }
 
@@ -234,34 +201,6 @@ func (s *server) accessLog() string {
 		s.t.Fatal(err)
 	}
 	return string(data)
-}
-
-// newLogger is the moreweb command's console logger.
-func newLogger(c *config.Server, out io.Writer) *zap.Logger {
-	level := zapcore.InfoLevel
-	level.UnmarshalText([]byte(c.LogLevel))
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	enc.EncodeDuration = zapcore.StringDurationEncoder
-	enc.EncodeLevel = zapcore.CapitalLevelEncoder
-	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(out)), level))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // dial opens a connection with a deadline that bounds the whole exchange.

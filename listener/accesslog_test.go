@@ -34,7 +34,7 @@ func serveWithAccessLog(t *testing.T, format string) (*testServer, string) {
 	t.Cleanup(func() { al.Close() })
 	ts := startServer(t, testRouter{"": echoPath}, nil)
 	routers := map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": echoPath}}
-	if _, err := ts.sup.Apply(ts.cfg, routers, al); err != nil {
+	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Routers: routers, Access: al}); err != nil {
 		t.Fatal(err)
 	}
 	return ts, path

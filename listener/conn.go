@@ -304,7 +304,13 @@ func (c *conn) serveOne() step {
 		c.setReadDeadline(start.Add(set.ReadHeaderTimeout))
 	}
 	req, err := c.rd.ReadRequest()
-	snap = s.snap.Load() // the newest config serves this request
+	// The newest config serves this request, and its resources stay open
+	// until the request is done.
+	snap, ok := s.acquire()
+	if !ok {
+		return stepClose // the listener is gone, and its config with it
+	}
+	defer snap.owner.release()
 	set = &snap.settings
 	if err != nil {
 		c.refuse(snap, err, start)
@@ -328,10 +334,10 @@ func (c *conn) serveOne() step {
 		w.closeAfter = true
 	}
 	hreq := c.request(req, start)
-	h, site, ok := snap.router.Route(req.Host)
+	h, site, routed := snap.router.Route(req.Host)
 	var herr error
 	switch {
-	case !ok:
+	case !routed:
 		herr = errMisdirected
 	case req.Form == parser.AsteriskForm:
 		// OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7).

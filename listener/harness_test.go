@@ -62,7 +62,7 @@ func startServer(t *testing.T, router Router, tune func(*config.Config)) *testSe
 	for _, l := range cfg.Listeners {
 		routers[l.Name] = router
 	}
-	if _, err := sup.Apply(cfg, routers, nil); err != nil {
+	if _, err := sup.Apply(cfg, Snapshot{Routers: routers}); err != nil {
 		t.Fatal(err)
 	}
 	ts := &testServer{sup: sup, cfg: cfg, logs: logs}

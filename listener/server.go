@@ -78,6 +78,22 @@ type snapshot struct {
 	settings Settings
 	pages    errorpage.Pages
 	access   *AccessLog
+	owner    *Generation
+}
+
+// acquire returns the newest snapshot with a reference taken on its
+// generation, for one request; false means the listener was removed and
+// its last snapshot retired, so there is nothing left to serve with.
+func (s *server) acquire() (*snapshot, bool) {
+	for {
+		snap := s.snap.Load()
+		if snap.owner.acquire() {
+			return snap, true
+		}
+		if s.snap.Load() == snap {
+			return nil, false
+		}
+	}
 }
 
 // server is one listening socket, its accept loop and its connections.

@@ -74,10 +74,25 @@ func (e *BindError) Error() string {
 
 func (e *BindError) Unwrap() error { return e.Err }
 
+// Snapshot is what Apply serves a config with: each listener's router by
+// listener name, the access log (nil for none), and the generation that
+// owns their resources. A nil Owner means they own nothing to close.
+type Snapshot struct {
+	Routers map[string]Router
+	Access  *AccessLog
+	Owner   *Generation
+}
+
 // Apply makes the running listeners match cfg, each serving with the router
 // of the same name. On error nothing has changed: sockets bound by this
-// attempt are closed again and the old snapshots keep serving.
-func (sup *Supervisor) Apply(cfg *config.Config, routers map[string]Router, access *AccessLog) (Changes, error) {
+// attempt are closed again and the old snapshots keep serving. The caller
+// keeps its reference to snap.Owner and retires it when the snapshot is
+// replaced; requests in flight keep theirs until they end.
+func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error) {
+	routers, access, owner := snap.Routers, snap.Access, snap.Owner
+	if owner == nil {
+		owner = NewGeneration()
+	}
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
 
@@ -118,7 +133,7 @@ func (sup *Supervisor) Apply(cfg *config.Config, routers map[string]Router, acce
 		deferAccept(ln, settings.deferral > 0)
 	}
 	for _, l := range cfg.Listeners {
-		snap := &snapshot{name: l.Name, router: routers[l.Name], settings: settings, pages: pages, access: access}
+		snap := &snapshot{name: l.Name, router: routers[l.Name], settings: settings, pages: pages, access: access, owner: owner}
 		if s, ok := sup.servers[l.Address]; ok {
 			if s.snap.Load().settings.deferral != settings.deferral {
 				deferAccept(s.ln, settings.deferral > 0)

@@ -4,7 +4,9 @@
 package vhost
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/moreweb/moreweb/config"
@@ -24,6 +26,30 @@ type Site struct {
 	// Handler serves the site's requests, errors included: it renders the
 	// site's error pages itself and returns the error only for the log.
 	Handler handlers.Handler
+	// closers release what the site holds open (its static root).
+	closers []io.Closer
+}
+
+// Routes is a config's routing: a table for each listener, and the sites
+// they share, which own open resources until Close.
+type Routes struct {
+	// Tables are keyed by listener name.
+	Tables map[string]*Table
+	sites  []*Site
+}
+
+// Close releases every site's resources. Call it once no request can use
+// the routes any more.
+func (r *Routes) Close() error {
+	var errs []error
+	for _, s := range r.sites {
+		for _, c := range s.closers {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("site %s: %w", s.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Logger is told what a site notices about its files while it serves: its
@@ -38,17 +64,22 @@ type Logger func(site, root, msg string, err error)
 //
 // cfg has been validated, so the conflicts Build checks for (two claims on
 // one host or two defaults on a listener) mean a bug, not a user's error.
-func Build(cfg *config.Config, log Logger) (map[string]*Table, error) {
-	tables := make(map[string]*Table, len(cfg.Listeners))
+func Build(cfg *config.Config, log Logger) (*Routes, error) {
+	r := &Routes{Tables: make(map[string]*Table, len(cfg.Listeners))}
 	for _, l := range cfg.Listeners {
-		tables[l.Name] = &Table{exact: map[string]*Site{}, wildcard: map[string]*Site{}}
+		r.Tables[l.Name] = &Table{exact: map[string]*Site{}, wildcard: map[string]*Site{}}
+	}
+	fail := func(err error) (*Routes, error) {
+		r.Close() // what was opened before the failure
+		return nil, err
 	}
 	for i := range cfg.Vhosts {
 		v := &cfg.Vhosts[i]
 		site, err := buildSite(v, log)
 		if err != nil {
-			return nil, fmt.Errorf("vhost[%d]: %w", i, err)
+			return fail(fmt.Errorf("vhost[%d]: %w", i, err))
 		}
+		r.sites = append(r.sites, site)
 		listeners := v.Listeners
 		if len(listeners) == 0 {
 			for _, l := range cfg.Listeners {
@@ -56,16 +87,16 @@ func Build(cfg *config.Config, log Logger) (map[string]*Table, error) {
 			}
 		}
 		for _, name := range listeners {
-			t := tables[name]
+			t := r.Tables[name]
 			if t == nil {
-				return nil, fmt.Errorf("vhost[%d]: no listener named %q", i, name)
+				return fail(fmt.Errorf("vhost[%d]: no listener named %q", i, name))
 			}
 			if err := t.add(site, v); err != nil {
-				return nil, fmt.Errorf("vhost[%d]: listener %q: %w", i, name, err)
+				return fail(fmt.Errorf("vhost[%d]: listener %q: %w", i, name, err))
 			}
 		}
 	}
-	return tables, nil
+	return r, nil
 }
 
 func (t *Table) add(s *Site, v *config.Vhost) error {
@@ -141,10 +172,14 @@ func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 			return nil, fmt.Errorf("root: %w", err)
 		}
 		chain = append(chain, st)
+		s.closers = append(s.closers, st)
 	}
 
 	pages, err := errorpage.Load(v.ErrorPages)
 	if err != nil {
+		for _, c := range s.closers {
+			c.Close()
+		}
 		return nil, err
 	}
 	var h handlers.Handler = chain

@@ -39,11 +39,16 @@ func buildLogged(t *testing.T, files map[string]string, toml string, log Logger)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	tables, err := Build(cfg, log)
+	routes, err := Build(cfg, log)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	return tables, dir
+	t.Cleanup(func() {
+		if err := routes.Close(); err != nil {
+			t.Errorf("closing the routes: %v", err)
+		}
+	})
+	return routes.Tables, dir
 }
 
 var routingFiles = map[string]string{"www/index.html": "hi"}

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 var binary string
@@ -35,68 +34,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// count is how many lines contain sub.
-func (s *syncBuffer) count(sub string) int {
-	n := 0
-	for _, line := range strings.Split(s.String(), "\n") {
-		if strings.Contains(line, sub) {
-			n++
-		}
-	}
-	return n
-}
-
-// waitCount waits until at least n lines contain sub and returns how many
-// do. A change is logged after it takes effect, so a test that has seen
-// the effect must still wait for the line.
-func (s *syncBuffer) waitCount(t *testing.T, sub string, n int) int {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := s.count(sub)
-		if got >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d lines with %q, want %d:\n%s", got, sub, n, s)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testkit.SyncBuffer
 	exited chan struct{} // closed when the process has been waited for
 }
 
@@ -105,7 +45,7 @@ func startMoreweb(t *testing.T, addr string, dir string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	p := &proc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{cmd: cmd, stderr: &testkit.SyncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -148,43 +88,6 @@ func (p *proc) wait(t *testing.T) int {
 	}
 }
 
-func get(t *testing.T, addr, host, path string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-	req.Host = host
-	resp, err := (&http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-func writeSite(t *testing.T, dir, addr, body string) string {
-	t.Helper()
-	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
-	os.WriteFile(filepath.Join(dir, "www", "index.html"), []byte(body), 0o644)
-	conf := filepath.Join(dir, "site.toml")
-	os.WriteFile(conf, []byte(`
-[server]
-access_log = "off"
-shutdown_timeout = "5s"
-
-[[listener]]
-name = "web"
-address = "`+addr+`"
-
-[[vhost]]
-hosts = ["example.test"]
-default = true
-root = "www"
-`), 0o644)
-	return conf
-}
-
 func TestCLIVersion(t *testing.T) {
 	out, err := exec.Command(binary, "-version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "moreweb ") {
@@ -193,7 +96,7 @@ func TestCLIVersion(t *testing.T) {
 }
 
 func TestCLICheckOK(t *testing.T) {
-	conf := writeSite(t, t.TempDir(), "127.0.0.1:1", "hi")
+	conf := testkit.WriteSite(t, t.TempDir(), "127.0.0.1:1", "hi")
 	out, err := exec.Command(binary, "-t", "-c", conf).Output()
 	if err != nil || strings.TrimSpace(string(out)) != "configuration ok" {
 		t.Fatalf("%q %v", out, err)
@@ -282,10 +185,10 @@ root = "www"
 }
 
 func TestCLIServesConfigAndStopsGracefullyOnSIGTERM(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
-	conf := writeSite(t, dir, addr, "hello from the site")
+	dir, addr := t.TempDir(), testkit.FreeAddr(t)
+	conf := testkit.WriteSite(t, dir, addr, "hello from the site")
 	p := startMoreweb(t, addr, "/", "-c", conf)
-	if code, body := get(t, addr, "example.test", "/"); code != 200 || body != "hello from the site" {
+	if code, body := testkit.Get(t, addr, "example.test", "/"); code != 200 || body != "hello from the site" {
 		t.Fatalf("%d %q", code, body)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -295,8 +198,8 @@ func TestCLIServesConfigAndStopsGracefullyOnSIGTERM(t *testing.T) {
 }
 
 func TestCLIReloadsOnSIGHUP(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
-	conf := writeSite(t, dir, addr, "v1")
+	dir, addr := t.TempDir(), testkit.FreeAddr(t)
+	conf := testkit.WriteSite(t, dir, addr, "v1")
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	os.WriteFile(filepath.Join(dir, "www", "v2.html"), []byte("v2"), 0o644)
 	data, _ := os.ReadFile(conf)
@@ -304,7 +207,7 @@ func TestCLIReloadsOnSIGHUP(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, body := get(t, addr, "example.test", "/"); body == "v2" {
+		if _, body := testkit.Get(t, addr, "example.test", "/"); body == "v2" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -325,16 +228,16 @@ func TestCLIReloadsOnSIGHUP(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "site.toml:") {
 		t.Errorf("reload error lacks its place:\n%s", p.stderr)
 	}
-	if _, body := get(t, addr, "example.test", "/"); body != "v2" {
+	if _, body := testkit.Get(t, addr, "example.test", "/"); body != "v2" {
 		t.Fatalf("after a failed reload: %q", body)
 	}
 }
 
 func TestCLIZeroConfigServesDirectoryWithListing(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testkit.FreeAddr(t)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("n"), 0o644)
 	startMoreweb(t, addr, dir, "-listen", addr)
-	code, body := get(t, addr, "anything", "/")
+	code, body := testkit.Get(t, addr, "anything", "/")
 	if code != 200 || !strings.Contains(body, "notes.txt") {
 		t.Fatalf("%d %q", code, body)
 	}
@@ -346,7 +249,7 @@ func TestCLIExitsWithClearMessageWhenPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	conf := writeSite(t, t.TempDir(), ln.Addr().String(), "x")
+	conf := testkit.WriteSite(t, t.TempDir(), ln.Addr().String(), "x")
 	cmd := exec.Command(binary, "-c", conf)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -357,19 +260,19 @@ func TestCLIExitsWithClearMessageWhenPortTaken(t *testing.T) {
 }
 
 func TestCLIReopensAccessLogOnSIGUSR1(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
-	conf := writeSite(t, dir, addr, "x")
+	dir, addr := t.TempDir(), testkit.FreeAddr(t)
+	conf := testkit.WriteSite(t, dir, addr, "x")
 	data, _ := os.ReadFile(conf)
 	os.WriteFile(conf, bytes.Replace(data, []byte(`access_log = "off"`), []byte(`access_log = "access.log"`), 1), 0o644)
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	logPath := filepath.Join(dir, "access.log")
-	get(t, addr, "example.test", "/first")
-	waitForLine(t, logPath, "/first")
+	testkit.Get(t, addr, "example.test", "/first")
+	testkit.WaitForLine(t, logPath, "/first")
 	os.Rename(logPath, logPath+".1")
 	p.cmd.Process.Signal(syscall.SIGUSR1)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		get(t, addr, "example.test", "/second")
+		testkit.Get(t, addr, "example.test", "/second")
 		if data, _ := os.ReadFile(logPath); bytes.Contains(data, []byte("/second")) {
 			break
 		}
@@ -377,26 +280,5 @@ func TestCLIReopensAccessLogOnSIGUSR1(t *testing.T) {
 			t.Fatalf("no new access log after SIGUSR1:\n%s", p.stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func waitForLine(t *testing.T, path, want string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if f, err := os.Open(path); err == nil {
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), want) {
-					f.Close()
-					return
-				}
-			}
-			f.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never got %q", path, want)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

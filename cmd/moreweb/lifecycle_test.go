@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // The life cycle as an operator meets it, through the real binary: stop,
@@ -74,7 +76,7 @@ func startDownload(t *testing.T, addr string) (net.Conn, *bufio.Reader, int64) {
 // SIGTERM arrives runs to its last byte; meanwhile the listener is closed
 // and an idle keep-alive connection is closed; then the process exits 0.
 func TestLifecycleSIGTERMLetsLargeDownloadFinish(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	const size = 64 << 20
 	_, conf := lifecycleSite(t, addr, size, `access_log = "off"`+"\n"+`shutdown_timeout = "20s"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
@@ -142,7 +144,7 @@ func TestLifecycleSIGTERMLetsLargeDownloadFinish(t *testing.T) {
 // non-zero, saying what it cut and why: the signal, not shutdown_timeout,
 // which is a minute away.
 func TestLifecycleSecondSignalExitsAtOnce(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	_, conf := lifecycleSite(t, addr, 256<<20, `access_log = "off"`+"\n"+`shutdown_timeout = "60s"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	startDownload(t, addr) // and never read the body
@@ -180,7 +182,7 @@ func TestLifecycleSecondSignalExitsAtOnce(t *testing.T) {
 // not use up the wait for one: the SIGTERM after it still ends the process
 // at once.
 func TestLifecycleSecondSignalCountsAfterOtherSignals(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	_, conf := lifecycleSite(t, addr, 256<<20, `access_log = "off"`+"\n"+`shutdown_timeout = "60s"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	startDownload(t, addr) // and never read the body
@@ -204,7 +206,7 @@ func TestLifecycleSecondSignalCountsAfterOtherSignals(t *testing.T) {
 // passes with a response still going, the process cuts it, logs how many
 // connections it cut, and exits non-zero.
 func TestLifecycleShutdownTimeoutCutsAndExitsNonZero(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	_, conf := lifecycleSite(t, addr, 256<<20, `access_log = "off"`+"\n"+`shutdown_timeout = "1s"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	startDownload(t, addr)
@@ -227,12 +229,12 @@ func TestLifecycleShutdownTimeoutCutsAndExitsNonZero(t *testing.T) {
 // mode: rename the log, create an empty one in its place, send SIGUSR1.
 // New entries go to the new file, none to the renamed one.
 func TestLifecycleLogrotateCreateMode(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	dir, conf := lifecycleSite(t, addr, 1, `access_log = "access.log"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	logPath := filepath.Join(dir, "access.log")
-	get(t, addr, "example.test", "/before")
-	waitForLine(t, logPath, "/before")
+	testkit.Get(t, addr, "example.test", "/before")
+	testkit.WaitForLine(t, logPath, "/before")
 
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
 		t.Fatal(err)
@@ -248,8 +250,8 @@ func TestLifecycleLogrotateCreateMode(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	get(t, addr, "example.test", "/after")
-	waitForLine(t, logPath, "/after")
+	testkit.Get(t, addr, "example.test", "/after")
+	testkit.WaitForLine(t, logPath, "/after")
 	old, _ := os.ReadFile(logPath + ".1")
 	if bytes.Contains(old, []byte("/after")) {
 		t.Errorf("rotated file still written to:\n%s", old)
@@ -264,7 +266,7 @@ func TestLifecycleLogrotateCreateMode(t *testing.T) {
 // bound. moreweb runs as nobody here when the test runs as root, for whom
 // no directory is unreadable.
 func TestLifecycleUnreadableRootFailsFast(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	dir, conf := lifecycleSite(t, addr, 1, `access_log = "off"`)
 	root := filepath.Join(dir, "www")
 	if err := os.Chmod(root, 0); err != nil {
@@ -308,10 +310,10 @@ func TestLifecycleUnreadableRootFailsFast(t *testing.T) {
 // the default action of a signal nobody catches yet.
 func TestLifecycleSIGTERMRightAfterStartIsGraceful(t *testing.T) {
 	for i := range 3 {
-		addr := freeAddr(t)
+		addr := testkit.FreeAddr(t)
 		_, conf := lifecycleSite(t, addr, 1, `access_log = "off"`)
 		cmd := exec.Command(binary, "-c", conf)
-		var stderr syncBuffer
+		var stderr testkit.SyncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -15,9 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"go.uber.org/zap"
-
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -63,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	load := func() (*config.Config, error) { return config.Load(*configPath) }
-	reload := reloadFrom(*configPath)
+	reload := server.LoadFile(*configPath)
 	if *configPath == "" {
 		load = func() (*config.Config, error) { return config.ZeroConfig(*root, *listen) }
 		reload = load
@@ -74,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, err)
 			return 1
 		}
-		if _, err := buildRouters(cfg, zap.NewNop()); err != nil {
+		if err := server.Check(cfg); err != nil {
 			fmt.Fprintln(stdout, err)
 			return 1
 		}
@@ -92,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(signals)
-	a, err := start(cfg, reload, stderr)
+	srv, err := server.Start(cfg, server.Options{Reload: reload, Log: stderr, Version: version})
 	if err != nil {
 		fmt.Fprintf(stderr, "moreweb: %v\n", err)
 		return 1
@@ -108,14 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *configPath != "" {
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
-		changes = a.watch(ctx, *configPath, config.DefaultDebounce)
+		changes = srv.Watch(ctx, *configPath, config.DefaultDebounce)
 	}
-	return a.serve(signals, changes)
-}
-
-// reloadFrom is how a running server reads its config file again. A save
-// may be caught half-written, so a failed load is only reported once the
-// file has settled.
-func reloadFrom(path string) func() (*config.Config, error) {
-	return func() (*config.Config, error) { return config.LoadSettled(path, config.DefaultSettle) }
+	return srv.Serve(signals, changes)
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // under examples/ validates, starts, and answers 200 for "/" on each of its
 // sites.
 func TestExamplesLoadAndServe(t *testing.T) {
-	files, _ := filepath.Glob("../../examples/*.toml")
+	files, _ := filepath.Glob("../examples/*.toml")
 	if len(files) == 0 {
 		t.Fatal("no example configs found")
 	}
@@ -30,7 +30,7 @@ func TestExamplesLoadAndServe(t *testing.T) {
 				cfg.Listeners[i].Address = "127.0.0.1:0"
 			}
 			cfg.Server.AccessLog = "off"
-			a, err := start(cfg, nil, io.Discard)
+			a, err := Start(cfg, Options{Log: io.Discard})
 			if err != nil {
 				t.Fatal(err)
 			}

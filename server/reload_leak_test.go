@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -9,32 +9,35 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // TestReloadDoesNotLeak reloads a running server 1000 times between two
 // configs that differ in everything a reload rebuilds: sites (each with a
 // static root, an os.Root holding a directory descriptor), a template,
 // error pages, one listener swapped for another, the access log file and
-// format, the log format. After a settle, the process has as many
-// goroutines and open file descriptors as after the first reload.
+// format, the log format, while clients keep requesting. After a settle,
+// the process has as many goroutines and open file descriptors as after
+// the first reload.
 //
-// Old snapshots are not closed explicitly: a snapshot may still be in use
-// by a request in flight, and nothing counts those. Each static root's
-// os.Root closes itself when the garbage collector finds it unreachable,
-// which is exactly when no request can use it any more; the test reports
-// how many descriptors were waiting for that at the worst moment.
+// Each snapshot's resources are closed by the request that last used it,
+// so this holds without the garbage collector: the test turns it off, so
+// that no finalizer can close what the server forgot to.
 func TestReloadDoesNotLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1000 reloads")
 	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	dir := t.TempDir()
-	web, extraA, extraB := freeAddr(t), freeAddr(t), freeAddr(t)
-	writeFiles(t, dir, map[string]string{
+	web, extraA, extraB := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	testkit.WriteTree(t, dir, map[string]string{
 		"www1/index.html": "one",
 		"www2/index.html": "two",
 		"www3/index.html": "three",
@@ -72,7 +75,7 @@ hosts = [%q]
 root = %q
 `, access, format, logFormat, web, extra, sites[0], sites[1])
 	}
-	writeFiles(t, dir, map[string]string{
+	testkit.WriteTree(t, dir, map[string]string{
 		"a.toml": site([2]string{"c.test", "www2"}, extraA, filepath.Join(dir, "a.log"), "json", "console"),
 		"b.toml": site([2]string{"b.test", "www3"}, extraB, filepath.Join(dir, "b.log"), "combined", "json"),
 	})
@@ -81,12 +84,12 @@ root = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	n := 0
-	a, err := start(cfg, func() (*config.Config, error) {
+	a, err := Start(cfg, Options{Reload: func() (*config.Config, error) {
 		n++
 		return config.Load(files[n%2])
-	}, logs)
+	}, Log: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +119,7 @@ root = %q
 	reload := func() {
 		t.Helper()
 		before := strings.Count(logs.String(), "\n")
-		a.reload("test")
+		a.Reload("test")
 		if out := logs.String(); strings.Count(out, "\n") != before+1 || !strings.Contains(out[strings.LastIndex(out[:len(out)-1], "\n")+1:], "reloaded") {
 			t.Fatalf("reload %d did not log one successful reload:\n%s", n, out[max(0, len(out)-2000):])
 		}
@@ -126,17 +129,36 @@ root = %q
 	ask("/hello")
 	g0, fd0 := settle(t, 0, 0)
 	peak := fd0
+
+	// The load: keep-alive clients asking all along, each request holding
+	// the snapshot it started with while reloads replace it.
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	failures := make(chan string, 16)
+	for i := 0; i < 3; i++ {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			keepAliveLoad(addr, stop, failures)
+		}()
+	}
 	for i := 1; i <= 1000; i++ {
 		reload()
 		if i%50 == 0 {
 			if got := ask("/hello"); got != "hello a.test" {
 				t.Fatalf("after %d reloads: %q", i, got)
 			}
-			if _, body := get(t, addr, "a.test", "/"); body != "one" {
+			if _, body := testkit.Get(t, addr, "a.test", "/"); body != "one" {
 				t.Fatalf("after %d reloads: %q", i, body)
 			}
 			peak = max(peak, openFDs(t))
 		}
+	}
+	close(stop)
+	load.Wait()
+	close(failures)
+	for f := range failures {
+		t.Error(f)
 	}
 	g, fd := settle(t, g0, fd0)
 	t.Logf("after the first reload: %d goroutines, %d fds; after 1000 more: %d goroutines, %d fds (at most %d fds open while reloading)", g0, fd0, g, fd, peak)
@@ -145,25 +167,62 @@ root = %q
 	}
 }
 
-// settle lets drains and retired access logs finish (shutdown_timeout is
-// 100ms) and the garbage collector run finalizers, then counts goroutines
-// and descriptors. With a baseline, it waits until the counts come down
-// to it, for at most a few seconds.
+// settle lets drains finish (shutdown_timeout is 100ms) and counts
+// goroutines and descriptors. With a baseline, it waits until the counts
+// come down to it, for at most a few seconds.
 func settle(t *testing.T, g0, fd0 int) (g, fd int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		// get's pooled keep-alive connection is the client's, not a leak.
+		// testkit.Get's pooled keep-alive connection is the client's, not
+		// a leak.
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		time.Sleep(300 * time.Millisecond)
-		// A cycle finds unreachable os.Roots and queues their finalizers,
-		// which the finalizer goroutine then runs: give it a moment.
-		runtime.GC()
-		time.Sleep(50 * time.Millisecond)
 		g, fd = runtime.NumGoroutine(), openFDs(t)
 		if g0 == 0 || (g <= g0+2 && fd <= fd0) || time.Now().After(deadline) {
 			return g, fd
 		}
+	}
+}
+
+// keepAliveLoad asks for "/" of a.test on one keep-alive connection after
+// another until stop, reporting any answer that is not the site's.
+func keepAliveLoad(addr string, stop <-chan struct{}, failures chan<- string) {
+	report := func(f string) {
+		select {
+		case failures <- f:
+		default:
+		}
+	}
+	for {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			report(fmt.Sprintf("load: dial: %v", err))
+			return
+		}
+		br := bufio.NewReader(nc)
+		for i := 0; i < 100; i++ {
+			select {
+			case <-stop:
+				nc.Close()
+				return
+			default:
+			}
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				report(fmt.Sprintf("load: %v", err))
+				nc.Close()
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "one" {
+				report(fmt.Sprintf("load: %d %q", resp.StatusCode, body))
+			}
+		}
+		nc.Close()
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // TestReloadUnderLoad is issue 5's acceptance test. Clients keep sending
@@ -32,14 +33,14 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "site.toml")
-	web, extra := freeAddr(t), freeAddr(t)
+	web, extra := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer taken.Close()
 
-	writeFiles(t, dir, map[string]string{
+	testkit.WriteTree(t, dir, map[string]string{
 		"wwwA/index.html": "version A\n",
 		"wwwB/index.html": "version B\n",
 		"bad.tmpl":        "{{ .Oops ",
@@ -97,7 +98,7 @@ root = "wwwB"
 		{"port taken", versionB(taken.Addr().String()), `site.toml:13:11: listener[1].address: cannot listen on ` + taken.Addr().String()},
 		{"empty", "", `site.toml`},
 	}
-	writeFiles(t, dir, map[string]string{"site.toml": versionA})
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": versionA})
 
 	live := runApp(t, conf, config.DefaultDebounce)
 	addr := live.addr(t, web)
@@ -219,7 +220,7 @@ root = "wwwB"
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			if _, body := get(t, addr, "a.test", "/"); body == want {
+			if _, body := testkit.Get(t, addr, "a.test", "/"); body == want {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -229,15 +230,15 @@ root = "wwwB"
 		}
 	}
 
-	s := &saver{t: t, path: conf}
+	s := &testkit.Saver{T: t, Path: conf}
 	began := time.Now()
 	writes, lastValid := 0, ""
-	nextMethod := func() string { writes++; return saveMethods[writes%len(saveMethods)] }
+	nextMethod := func() string { writes++; return testkit.SaveMethods[writes%len(testkit.SaveMethods)] }
 	breakIt := func(k int) {
 		t.Helper()
 		bad := invalid[k%len(invalid)]
 		failed := live.count("reload failed")
-		s.save(nextMethod(), bad.text)
+		s.Save(nextMethod(), bad.text)
 		line := live.waitLog(t, "reload failed", failed)
 		if !strings.Contains(line, bad.want) {
 			t.Errorf("%s: the failure does not say %q:\n%s", bad.name, bad.want, line)
@@ -246,13 +247,13 @@ root = "wwwB"
 			t.Errorf("%s: the failure does not say which config serves:\n%s", bad.name, line)
 		}
 		// The previous version keeps serving.
-		if _, body := get(t, addr, "a.test", "/"); body != lastValid {
+		if _, body := testkit.Get(t, addr, "a.test", "/"); body != lastValid {
 			t.Errorf("%s: after a failed reload the server answers %q, want %q", bad.name, body, lastValid)
 		}
 	}
 	for i := range 50 {
 		v := valid[i%2]
-		s.save(nextMethod(), v.text)
+		s.Save(nextMethod(), v.text)
 		serving(v.body)
 		lastValid = v.body
 		if i%4 == 1 {
@@ -276,7 +277,7 @@ root = "wwwB"
 			t.Errorf("keep-alive client %d never saw the config switch on its connection: %v", i, saw)
 		}
 	}
-	if _, body := get(t, addr, "a.test", "/"); body != lastValid {
+	if _, body := testkit.Get(t, addr, "a.test", "/"); body != lastValid {
 		t.Errorf("after the last write the server answers %q, want the last valid version %q", body, lastValid)
 	}
 	if got := live.count(`reloaded`); got != 50 {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // These tests read the one line each reload logs, and check the [server]
@@ -42,14 +43,14 @@ root = "www"
 
 // startReload starts the server in-process on conf (reload by a.reload,
 // no watcher) with its log lines in a buffer.
-func startReload(t *testing.T, conf string) (*app, *syncBuffer) {
+func startReload(t *testing.T, conf string) (*Server, *testkit.SyncBuffer) {
 	t.Helper()
 	cfg, err := config.Load(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	a, err := start(cfg, func() (*config.Config, error) { return config.Load(conf) }, logs)
+	logs := &testkit.SyncBuffer{}
+	a, err := Start(cfg, Options{Reload: func() (*config.Config, error) { return config.Load(conf) }, Log: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func startReload(t *testing.T, conf string) (*app, *syncBuffer) {
 }
 
 // lastLine decodes the last JSON log line.
-func lastLine(t *testing.T, logs *syncBuffer) map[string]any {
+func lastLine(t *testing.T, logs *testkit.SyncBuffer) map[string]any {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	var m map[string]any
@@ -79,10 +80,10 @@ func strs(v any) []string {
 
 func TestReloadLogsWhatChanged(t *testing.T) {
 	dir := t.TempDir()
-	web, extra := freeAddr(t), freeAddr(t)
-	writeFiles(t, dir, map[string]string{"www/index.html": "hi"})
+	web, extra := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	testkit.WriteTree(t, dir, map[string]string{"www/index.html": "hi"})
 	conf := filepath.Join(dir, "site.toml")
-	writeFiles(t, dir, map[string]string{"site.toml": reloadSite(web, "") + `
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": reloadSite(web, "") + `
 [[vhost]]
 hosts = ["old.test"]
 root = "www"
@@ -90,7 +91,7 @@ root = "www"
 	a, logs := startReload(t, conf)
 	started := shortHash(a.cfg)
 
-	writeFiles(t, dir, map[string]string{"site.toml": reloadSite(web, "idle_timeout = \"5s\"\nmax_connections = 50\n") + fmt.Sprintf(`
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": reloadSite(web, "idle_timeout = \"5s\"\nmax_connections = 50\n") + fmt.Sprintf(`
 [[listener]]
 name = "extra"
 address = %q
@@ -99,7 +100,7 @@ address = %q
 hosts = ["new.test", "www.new.test"]
 root = "www"
 `, extra)})
-	a.reload("test")
+	a.Reload("test")
 	m := lastLine(t, logs)
 	if m["level"] != "warn" || !strings.HasPrefix(fmt.Sprint(m["msg"]), "reloaded") {
 		t.Fatalf("want a warning that reloaded: %v", m)
@@ -132,16 +133,16 @@ root = "www"
 
 	// Back: the extra listener goes, and max_connections still needs the
 	// restart only when the file differs from what runs.
-	writeFiles(t, dir, map[string]string{"site.toml": reloadSite(web, "")})
-	a.reload("test")
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": reloadSite(web, "")})
+	a.Reload("test")
 	m = lastLine(t, logs)
 	if m["level"] != "info" || fmt.Sprint(strs(m["listeners_removed"])) != "[extra="+extra+"]" || m["restart_needed"] != nil {
 		t.Errorf("second reload: %v", m)
 	}
 
 	// Only a comment changed: skipped, and said so.
-	writeFiles(t, dir, map[string]string{"site.toml": "# a comment\n" + reloadSite(web, "")})
-	a.reload("test")
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": "# a comment\n" + reloadSite(web, "")})
+	a.Reload("test")
 	if m = lastLine(t, logs); m["msg"] != "reload skipped: config unchanged" {
 		t.Errorf("comment-only change: %v", m)
 	}
@@ -149,8 +150,8 @@ root = "www"
 
 func TestReloadFailureSaysWhereAndWhatServes(t *testing.T) {
 	dir := t.TempDir()
-	web := freeAddr(t)
-	writeFiles(t, dir, map[string]string{"www/index.html": "hi", "site.toml": reloadSite(web, "")})
+	web := testkit.FreeAddr(t)
+	testkit.WriteTree(t, dir, map[string]string{"www/index.html": "hi", "site.toml": reloadSite(web, "")})
 	conf := filepath.Join(dir, "site.toml")
 	a, logs := startReload(t, conf)
 	serving, since := shortHash(a.cfg), a.loadedAt.Format("2006-01-02T15:04:05.000Z0700") // zap's ISO8601
@@ -165,8 +166,8 @@ func TestReloadFailureSaysWhereAndWhatServes(t *testing.T) {
 		{"port taken", reloadSite(web, "") + fmt.Sprintf("\n[[listener]]\nname = \"x\"\naddress = %q\n", taken.Addr()),
 			conf + ":17:11: listener[1].address: cannot listen on " + taken.Addr().String()},
 	} {
-		writeFiles(t, dir, map[string]string{"site.toml": c.text})
-		a.reload("test")
+		testkit.WriteTree(t, dir, map[string]string{"site.toml": c.text})
+		a.Reload("test")
 		m := lastLine(t, logs)
 		errs := strs(m["errors"])
 		if m["level"] != "error" || len(errs) == 0 || !strings.HasPrefix(errs[0], c.want) {
@@ -175,7 +176,7 @@ func TestReloadFailureSaysWhereAndWhatServes(t *testing.T) {
 		if m["serving"] != serving || m["serving_since"] != since {
 			t.Errorf("%s: serving %v since %v, want %s since %s", c.name, m["serving"], m["serving_since"], serving, since)
 		}
-		if code, _ := get(t, web, "a.test", "/"); code != 200 {
+		if code, _ := testkit.Get(t, web, "a.test", "/"); code != 200 {
 			t.Errorf("%s: the old config stopped serving: %d", c.name, code)
 		}
 	}
@@ -185,7 +186,7 @@ func TestReloadErrorsArePlaced(t *testing.T) {
 	// An access log that config checked but that still cannot be opened
 	// (it changed in between) is reported at its key.
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"www/index.html": "hi", "site.toml": reloadSite("127.0.0.1:0", `access_log = "x.log"`)})
+	testkit.WriteTree(t, dir, map[string]string{"www/index.html": "hi", "site.toml": reloadSite("127.0.0.1:0", `access_log = "x.log"`)})
 	cfg, err := config.Load(filepath.Join(dir, "site.toml"))
 	if err != nil {
 		t.Fatal(err)
@@ -202,28 +203,28 @@ func TestReloadErrorsArePlaced(t *testing.T) {
 
 func TestReloadSwitchesLogsLive(t *testing.T) {
 	dir := t.TempDir()
-	web := freeAddr(t)
-	writeFiles(t, dir, map[string]string{"www/index.html": "hi", "site.toml": reloadSite(web, "")})
+	web := testkit.FreeAddr(t)
+	testkit.WriteTree(t, dir, map[string]string{"www/index.html": "hi", "site.toml": reloadSite(web, "")})
 	conf := filepath.Join(dir, "site.toml")
 	a, logs := startReload(t, conf)
 
 	// access_log off -> a file: requests are logged there at once.
 	first := filepath.Join(dir, "first.log")
-	writeFiles(t, dir, map[string]string{"site.toml": reloadSite(web, fmt.Sprintf("access_log = %q", first))})
-	a.reload("test")
-	get(t, web, "a.test", "/one")
-	waitForLine(t, first, `"target":"/one"`)
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": reloadSite(web, fmt.Sprintf("access_log = %q", first))})
+	a.Reload("test")
+	testkit.Get(t, web, "a.test", "/one")
+	testkit.WaitForLine(t, first, `"target":"/one"`)
 
 	// Another file and format, and console log lines: the next request
 	// goes to the new file as a combined line, the first file is closed
 	// after shutdown_timeout, and the log speaks console.
 	second := filepath.Join(dir, "second.log")
-	writeFiles(t, dir, map[string]string{"site.toml": strings.Replace(
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": strings.Replace(
 		reloadSite(web, fmt.Sprintf("access_log = %q\naccess_log_format = \"combined\"", second)),
 		`log_format = "json"`, `log_format = "console"`, 1)})
-	a.reload("test")
-	get(t, web, "a.test", "/two")
-	waitForLine(t, second, `"GET /two HTTP/1.1" 404`)
+	a.Reload("test")
+	testkit.Get(t, web, "a.test", "/two")
+	testkit.WaitForLine(t, second, `"GET /two HTTP/1.1" 404`)
 	if data, _ := os.ReadFile(first); strings.Contains(string(data), "/two") {
 		t.Errorf("a request after the switch went to the old access log")
 	}
@@ -231,25 +232,33 @@ func TestReloadSwitchesLogsLive(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.Contains(last, "\tINFO\treloaded\t") || !strings.Contains(last, `"server_changed": ["log_format", "access_log", "access_log_format"]`) {
 		t.Errorf("the reload line is not in the new console format: %s", last)
 	}
-	time.Sleep(700 * time.Millisecond) // shutdown_timeout, then the old log closes
-	a.mu.Lock()
-	retired := len(a.retired)
-	a.mu.Unlock()
-	if retired != 0 {
-		t.Errorf("%d replaced access logs still open after shutdown_timeout", retired)
+	// No request uses the old snapshot any more, so its access log closes
+	// as soon as the reload retires it: only the new one stays open.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		a.accessMu.Lock()
+		open := len(a.accessUsers)
+		a.accessMu.Unlock()
+		if open == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d access logs open, want only the new one", open)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 
 	// log_level = "error": info lines stop, errors still come.
-	writeFiles(t, dir, map[string]string{"site.toml": reloadSite(web, `log_level = "error"`)})
-	a.reload("test")
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": reloadSite(web, `log_level = "error"`)})
+	a.Reload("test")
 	before := logs.String()
-	writeFiles(t, dir, map[string]string{"site.toml": "# a comment\n" + reloadSite(web, `log_level = "error"`)})
-	a.reload("test") // skipped: an info line
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": "# a comment\n" + reloadSite(web, `log_level = "error"`)})
+	a.Reload("test") // skipped: an info line
 	if logs.String() != before {
 		t.Errorf("an info line at log_level error: %s", strings.TrimPrefix(logs.String(), before))
 	}
-	writeFiles(t, dir, map[string]string{"site.toml": "broken = "})
-	a.reload("test")
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": "broken = "})
+	a.Reload("test")
 	if !strings.Contains(strings.TrimPrefix(logs.String(), before), "reload failed") {
 		t.Errorf("the failure was not logged at log_level error")
 	}
@@ -259,9 +268,9 @@ func TestReloadsAreSerialized(t *testing.T) {
 	// SIGHUP, the watcher and anyone else may ask for reloads at once;
 	// they run one at a time and the last one wins.
 	dir := t.TempDir()
-	web := freeAddr(t)
-	writeFiles(t, dir, map[string]string{"www/index.html": "one", "www2/index.html": "two"})
-	writeFiles(t, dir, map[string]string{
+	web := testkit.FreeAddr(t)
+	testkit.WriteTree(t, dir, map[string]string{"www/index.html": "one", "www2/index.html": "two"})
+	testkit.WriteTree(t, dir, map[string]string{
 		"one.toml": reloadSite(web, ""),
 		"two.toml": strings.Replace(reloadSite(web, ""), `"www"`, `"www2"`, 1),
 	})
@@ -271,13 +280,13 @@ func TestReloadsAreSerialized(t *testing.T) {
 	}
 	var mu sync.Mutex
 	n := 0
-	a, err := start(cfg, func() (*config.Config, error) {
+	a, err := Start(cfg, Options{Reload: func() (*config.Config, error) {
 		mu.Lock()
 		n++
 		name := []string{"one.toml", "two.toml"}[n%2]
 		mu.Unlock()
 		return config.Load(filepath.Join(dir, name))
-	}, io.Discard)
+	}, Log: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,12 +297,12 @@ func TestReloadsAreSerialized(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 25 {
-				a.reload("test")
+				a.Reload("test")
 			}
 		}()
 	}
 	wg.Wait()
-	_, body := get(t, web, "a.test", "/")
+	_, body := testkit.Get(t, web, "a.test", "/")
 	want := map[string]string{"one.toml": "one", "two.toml": "two"}[filepath.Base(a.cfg.File)]
 	if body != want {
 		t.Fatalf("serving %q, but the app thinks %s is loaded", body, a.cfg.File)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/hex"
@@ -16,7 +16,7 @@ import (
 	"github.com/moreweb/moreweb/listener"
 )
 
-// reload applies the config file again, all or nothing, and logs one line
+// Reload applies the config file again, all or nothing, and logs one line
 // saying how it went:
 //
 //	load:   read, decode and check the whole file (config.Load)
@@ -29,11 +29,11 @@ import (
 //
 // Everything before apply's swap can fail and leaves the running snapshot
 // untouched; what the attempt opened is closed again.
-func (a *app) reload(trigger string) {
+func (a *Server) Reload(trigger string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	began := time.Now()
-	cfg, err := a.load()
+	cfg, err := a.opts.Reload()
 	// SIGHUP is the operator asking for everything to be opened again
 	// (static roots, templates, error pages), so it rebuilds an unchanged
 	// config too; the watcher's event for an unchanged file asks nothing.
@@ -43,19 +43,15 @@ func (a *app) reload(trigger string) {
 			zap.String("hash", shortHash(cfg)), zap.Duration("took", time.Since(began)))
 		return
 	}
-	var routers map[string]listener.Router
+	var snap listener.Snapshot
 	if err == nil {
-		routers, err = buildRouters(cfg, a.log)
-	}
-	access, switchAccess := a.access, false
-	if err == nil {
-		access, switchAccess, err = a.accessLogFor(cfg)
+		snap, err = a.build(cfg)
 	}
 	var ch listener.Changes
 	if err == nil {
-		ch, err = a.sup.Apply(cfg, routers, access)
-		if err != nil && switchAccess && access != nil {
-			access.Close()
+		ch, err = a.sup.Apply(cfg, snap)
+		if err != nil {
+			snap.Owner.Retire() // nothing used it: closes at once
 		}
 	}
 	if err != nil {
@@ -70,13 +66,10 @@ func (a *app) reload(trigger string) {
 
 	old := a.cfg
 	a.cfg, a.loadedAt = cfg, time.Now()
-	if switchAccess && a.access != nil {
-		// Requests in flight on the old snapshot log to the old access
-		// log when they finish; give them shutdown_timeout, as a removed
-		// listener's connections get.
-		a.retire(a.access, max(old.Server.ShutdownTimeout, cfg.Server.ShutdownTimeout))
-	}
-	a.access = access
+	// Requests in flight keep the old snapshot, its roots and its access
+	// log, until they end; then the old generation closes them.
+	a.gen.Retire()
+	a.gen, a.access = snap.Owner, snap.Access
 	a.logs.set(&cfg.Server)
 	if unchanged {
 		a.log.Info("reloaded: config unchanged, files reopened", zap.String("trigger", trigger),
@@ -110,37 +103,46 @@ func (a *app) reload(trigger string) {
 	a.log.Info("reloaded", fields...)
 }
 
-// accessLogFor returns the access log cfg asks for: the running one when
-// access_log and access_log_format are unchanged, else a newly opened one
-// (nil for "off") and switch set.
-func (a *app) accessLogFor(cfg *config.Config) (l *listener.AccessLog, switched bool, err error) {
-	s, cur := &cfg.Server, &a.cfg.Server
-	if s.AccessLog == cur.AccessLog && s.AccessLogFormat == cur.AccessLogFormat {
-		return a.access, false, nil
-	}
+// accessLogFor returns the access log cfg asks for, counted as used by
+// one more generation: the running one when access_log and
+// access_log_format are unchanged, else a newly opened one; nil for "off".
+func (a *Server) accessLogFor(cfg *config.Config) (*listener.AccessLog, error) {
+	s := &cfg.Server
 	if s.AccessLog == "off" {
-		return nil, true, nil
+		return nil, nil
 	}
-	l, err = listener.OpenAccessLog(s.AccessLog, s.AccessLogFormat)
-	if err != nil {
-		return nil, false, &placedError{key: []any{"server", "access_log"}, err: fmt.Errorf("cannot open the access log: %w", err)}
+	l := a.access
+	if cur := &a.cfg.Server; l == nil || s.AccessLog != cur.AccessLog || s.AccessLogFormat != cur.AccessLogFormat {
+		var err error
+		l, err = listener.OpenAccessLog(s.AccessLog, s.AccessLogFormat)
+		if err != nil {
+			return nil, &placedError{key: []any{"server", "access_log"}, err: fmt.Errorf("cannot open the access log: %w", err)}
+		}
+		l.SetErrorLog(a.log)
 	}
-	l.SetErrorLog(a.log)
-	return l, true, nil
+	a.accessMu.Lock()
+	a.accessUsers[l]++
+	a.accessMu.Unlock()
+	return l, nil
 }
 
-// retire closes l after d, or at shutdown if that comes first. Called with
-// a.mu held.
-func (a *app) retire(l *listener.AccessLog, d time.Duration) {
-	a.retired[l] = time.AfterFunc(d, func() {
-		a.mu.Lock()
-		_, ok := a.retired[l]
-		delete(a.retired, l)
-		a.mu.Unlock()
-		if ok {
-			l.Close()
-		}
-	})
+// releaseAccess is a generation giving up its access log; the last one
+// closes it, after the entries of the generation's last requests.
+func (a *Server) releaseAccess(l *listener.AccessLog) error {
+	if l == nil {
+		return nil
+	}
+	a.accessMu.Lock()
+	a.accessUsers[l]--
+	last := a.accessUsers[l] == 0
+	if last {
+		delete(a.accessUsers, l)
+	}
+	a.accessMu.Unlock()
+	if !last {
+		return nil
+	}
+	return l.Close()
 }
 
 // placedError is a failure of a reload that belongs to one key of the

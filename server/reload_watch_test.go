@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // TestSaveBeforeTheWatcherIsArmedIsApplied goes through start-up in main's
@@ -17,35 +18,35 @@ import (
 // moment a client can first see the server. The watcher sends no event
 // for it; the save must be applied all the same.
 func TestSaveBeforeTheWatcherIsArmedIsApplied(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
-	conf := writeSite(t, dir, addr, "old")
-	writeFiles(t, dir, map[string]string{"new/index.html": "new"})
+	dir, addr := t.TempDir(), testkit.FreeAddr(t)
+	conf := testkit.WriteSite(t, dir, addr, "old")
+	testkit.WriteTree(t, dir, map[string]string{"new/index.html": "new"})
 	data, _ := os.ReadFile(conf)
 
 	cfg, err := config.Load(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	a, err := start(cfg, reloadFrom(conf), logs)
+	logs := &testkit.SyncBuffer{}
+	a, err := Start(cfg, Options{Reload: LoadFile(conf), Log: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, body := get(t, addr, "example.test", "/"); body != "old" {
+	if _, body := testkit.Get(t, addr, "example.test", "/"); body != "old" {
 		t.Fatalf("serving %q before the save", body)
 	}
-	(&saver{t: t, path: conf}).save("rename", strings.Replace(string(data), `root = "www"`, `root = "new"`, 1))
+	(&testkit.Saver{T: t, Path: conf}).Save("rename", strings.Replace(string(data), `root = "www"`, `root = "new"`, 1))
 
 	ctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	signals, exited := make(chan os.Signal, 1), make(chan int, 1)
-	go func() { exited <- a.serve(signals, a.watch(ctx, conf, config.DefaultDebounce)) }()
+	go func() { exited <- a.Serve(signals, a.Watch(ctx, conf, config.DefaultDebounce)) }()
 	defer func() { signals <- syscall.SIGTERM; <-exited }()
 
 	body := ""
 	for deadline := time.Now().Add(3 * time.Second); body != "new" && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
-		_, body = get(t, addr, "example.test", "/")
+		_, body = testkit.Get(t, addr, "example.test", "/")
 	}
 	if body != "new" {
 		t.Fatalf("the save made before the watcher was armed was never applied; log:\n%s", logs)

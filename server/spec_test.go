@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -57,7 +57,7 @@ func serveConfigFile(t *testing.T, conf string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := start(cfg, func() (*config.Config, error) { return config.Load(conf) }, io.Discard)
+	a, err := Start(cfg, Options{Reload: func() (*config.Config, error) { return config.Load(conf) }, Log: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
