@@ -356,7 +356,7 @@ func (c *conn) serveOne() step {
 	}
 	if w.upgraded {
 		if snap.access != nil {
-			snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
+			snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, hreq, w.status, w.sent, time.Since(start))
 		}
 		return stepClose // the socket is the handler's
 	}
@@ -383,7 +383,7 @@ func (c *conn) serveOne() step {
 		werr = w.finish()
 	}
 	if snap.access != nil {
-		snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, hreq, w.status, w.sent, time.Since(start))
 	}
 	if werr != nil {
 		c.logConnError("writing response", werr)
