@@ -214,7 +214,7 @@ func (c *conn) run() {
 	for {
 		switch c.serveOne() {
 		case stepHandoff:
-			if p := idlePollerInstance(); p != nil && p.park(c) {
+			if p := c.srv.sup.idlePoller(); p != nil && p.park(c) {
 				return
 			}
 			go c.waitParked()

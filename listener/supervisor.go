@@ -30,6 +30,8 @@ type Supervisor struct {
 	mu      sync.Mutex
 	servers map[string]*server // by address
 	retired sync.WaitGroup     // removed listeners still draining
+
+	idle idleOwner // where idle connections park, once one has
 }
 
 // NewSupervisor returns a Supervisor allowing maxConns connections at once
@@ -193,6 +195,7 @@ func (sup *Supervisor) Shutdown(ctx context.Context) (int, error) {
 		cut += s.wait(ctx)
 	}
 	sup.retired.Wait()
+	sup.stopIdlePoller() // every connection has ended: none is parked
 	if cut > 0 {
 		return cut, fmt.Errorf("shutdown_timeout reached: %d connections cut", cut)
 	}
