@@ -215,11 +215,11 @@ func isEmpty(v any) bool {
 	return isMissing(v)
 }
 
-func (c *checker) errorPages(t *table) map[int]string {
+func (c *checker) errorPages(t *table) ErrorPages {
 	if t == nil {
 		return nil
 	}
-	pages := map[int]string{}
+	pages := ErrorPages{}
 	for _, k := range t.keys() {
 		p := t.path.key(k)
 		status, msg := parseErrorStatus(k)
@@ -235,14 +235,14 @@ func (c *checker) errorPages(t *table) map[int]string {
 		if !ok {
 			continue
 		}
-		// Read now, not just checked: the page is part of the hash.
-		data, msg := readFile(abs)
+		// Read now, not just checked: these bytes are both hashed and
+		// served, so the snapshot cannot hash one version and serve another.
+		data, msg := c.readOnce(abs)
 		if msg != "" {
 			c.valueErrorf(p, "%s", msg)
 			continue
 		}
-		c.remember(abs, data)
-		pages[status] = abs
+		pages[status] = ErrorPage{Path: abs, Body: data}
 	}
 	return pages
 }
@@ -260,9 +260,20 @@ func (c *checker) resolve(p keyPath, s string) (string, bool) {
 	return filepath.Join(c.dir, s), true
 }
 
-func (c *checker) remember(abs string, data []byte) {
+// readOnce returns the contents of the file at abs, reading it only the
+// first time the config names it: a file named twice (one page for two
+// statuses, a template that is also an error page) is then one version.
+func (c *checker) readOnce(abs string) ([]byte, string) {
+	if data, ok := c.contents[abs]; ok {
+		return data, ""
+	}
+	data, msg := readFile(abs)
+	if msg != "" {
+		return nil, msg
+	}
 	if c.contents == nil {
 		c.contents = map[string][]byte{}
 	}
 	c.contents[abs] = data
+	return data, ""
 }

@@ -10,8 +10,10 @@ import (
 
 // hashConfig fingerprints the normalized config, so the watcher can skip a
 // reload when a save changed only comments or layout. Templates and error
-// pages are read at load time, so their contents count too: a SIGHUP after
-// editing one must not be skipped.
+// pages are read at load time, so their contents count too: a reload after
+// editing one must not be skipped. The bytes hashed are the ones the
+// snapshot serves: an error page's Body, and a template's source (from
+// contents, by path) that its Template was parsed from.
 func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 	h := sha256.New()
 	w := fieldWriter{h}
@@ -31,6 +33,9 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 		w.line("index", v.Index)
 		for _, p := range v.Paths {
 			w.line("path", p.URLPath, p.File, p.Template != nil)
+			if p.Template != nil {
+				w.blob(contents[p.File])
+			}
 		}
 		w.pages("error_pages", v.ErrorPages)
 		for _, f := range v.Headers {
@@ -39,15 +44,6 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 		for _, r := range v.Redirects {
 			w.line("redirect", r.From, r.To, r.Status)
 		}
-	}
-	files := make([]string, 0, len(contents))
-	for f := range contents {
-		files = append(files, f)
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		w.line("contents", f, len(contents[f]))
-		h.Write(contents[f])
 	}
 	var sum [32]byte
 	h.Sum(sum[:0])
@@ -69,13 +65,20 @@ func (w fieldWriter) line(fields ...any) {
 	w.h.Write([]byte{'\n'})
 }
 
-func (w fieldWriter) pages(name string, pages map[int]string) {
+// blob writes b after its length, so that it cannot run into what follows.
+func (w fieldWriter) blob(b []byte) {
+	w.line("bytes", len(b))
+	w.h.Write(b)
+}
+
+func (w fieldWriter) pages(name string, pages ErrorPages) {
 	statuses := make([]int, 0, len(pages))
 	for s := range pages {
 		statuses = append(statuses, s)
 	}
 	sort.Ints(statuses)
 	for _, s := range statuses {
-		w.line(name, strconv.Itoa(s), pages[s])
+		w.line(name, strconv.Itoa(s), pages[s].Path)
+		w.blob(pages[s].Body)
 	}
 }

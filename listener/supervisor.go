@@ -83,10 +83,7 @@ func (sup *Supervisor) Apply(cfg *config.Config, routers map[string]Router, acce
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
 
-	pages, err := errorpage.Load(cfg.Server.ErrorPages)
-	if err != nil {
-		return Changes{}, fmt.Errorf("server.error_pages: %w", err)
-	}
+	pages := errorpage.FromBytes(cfg.Server.ErrorPages.Bodies())
 	settings := SettingsFrom(&cfg.Server)
 
 	var ch Changes

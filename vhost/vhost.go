@@ -143,10 +143,7 @@ func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 		chain = append(chain, st)
 	}
 
-	pages, err := errorpage.Load(v.ErrorPages)
-	if err != nil {
-		return nil, err
-	}
+	pages := errorpage.FromBytes(v.ErrorPages.Bodies())
 	var h handlers.Handler = chain
 	for _, mw := range siteMiddleware(v) {
 		h = mw(h)
