@@ -275,23 +275,6 @@ func ZeroConfig(root, listen string) (*Config, error) {
 	return cfg, nil
 }
 
-func defaultServer() Server {
-	return Server{
-		LogLevel:                 "info",
-		LogFormat:                "console",
-		AccessLog:                "stdout",
-		AccessLogFormat:          "json",
-		ReadHeaderTimeout:        10 * time.Second,
-		IdleTimeout:              60 * time.Second,
-		WriteTimeout:             60 * time.Second,
-		ShutdownTimeout:          15 * time.Second,
-		MaxHeaderBytes:           16384,
-		MaxBodyBytes:             10485760,
-		MaxConnections:           10000,
-		MaxRequestsPerConnection: 10000,
-	}
-}
-
 func defaultVhost() Vhost {
 	return Vhost{Index: []string{"index.html"}}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,29 +69,8 @@ func isMissing(v any) bool {
 	return false
 }
 
-func (c *checker) server(t *table) Server {
-	s := defaultServer()
-	s.LogLevel = t.enum("log_level", s.LogLevel, "debug", "info", "warn", "error")
-	s.LogFormat = t.enum("log_format", s.LogFormat, "console", "json")
-	s.AccessLog = c.accessLog(t, s.AccessLog)
-	s.AccessLogFormat = t.enum("access_log_format", s.AccessLogFormat, "json", "combined")
-	s.ReadHeaderTimeout = t.duration("read_header_timeout", s.ReadHeaderTimeout)
-	s.IdleTimeout = t.duration("idle_timeout", s.IdleTimeout)
-	s.WriteTimeout = t.duration("write_timeout", s.WriteTimeout)
-	s.ShutdownTimeout = t.duration("shutdown_timeout", s.ShutdownTimeout)
-	// int fields stay within 32 bits so the config means the same on every
-	// platform.
-	s.MaxHeaderBytes = int(t.size("max_header_bytes", int64(s.MaxHeaderBytes), 1, math.MaxInt32))
-	s.MaxBodyBytes = t.size("max_body_bytes", s.MaxBodyBytes, 0, math.MaxInt64)
-	s.MaxConnections = int(t.size("max_connections", int64(s.MaxConnections), 1, math.MaxInt32))
-	s.MaxRequestsPerConnection = int(t.size("max_requests_per_connection", int64(s.MaxRequestsPerConnection), 1, math.MaxInt32))
-	s.ErrorPages = c.errorPages(t.sub("error_pages"))
-	t.unknown()
-	return s
-}
-
-func (c *checker) accessLog(t *table, def string) string {
-	s, p, ok := t.str("access_log")
+func (c *checker) accessLog(t *table, key, def string) string {
+	s, p, ok := t.str(key)
 	if !ok {
 		return def
 	}

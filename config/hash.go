@@ -17,12 +17,8 @@ import (
 func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 	h := sha256.New()
 	w := fieldWriter{h}
-	s := cfg.Server
 	w.line("file", cfg.File)
-	w.line("server", s.LogLevel, s.LogFormat, s.AccessLog, s.AccessLogFormat,
-		s.ReadHeaderTimeout, s.IdleTimeout, s.WriteTimeout, s.ShutdownTimeout,
-		s.MaxHeaderBytes, s.MaxBodyBytes, s.MaxConnections, s.MaxRequestsPerConnection)
-	w.pages("server.error_pages", s.ErrorPages)
+	hashServer(w, &cfg.Server)
 	for _, l := range cfg.Listeners {
 		w.line("listener", l.Name, l.Address)
 	}
