@@ -74,9 +74,36 @@ type Server struct {
 	// MaxRequestsPerConnection caps the requests one keep-alive connection
 	// may carry; the last is answered with Connection: close. At least 1.
 	MaxRequestsPerConnection int
-	// ErrorPages maps a status (400-599) to the absolute path of the page
-	// served for errors raised before a vhost is chosen. Nil when none.
-	ErrorPages map[int]string
+	// ErrorPages maps a status (400-599) to the page served for errors
+	// raised before a vhost is chosen. Nil when none.
+	ErrorPages ErrorPages
+}
+
+// ErrorPages maps a status (400-599) to its page.
+type ErrorPages map[int]ErrorPage
+
+// ErrorPage is one error page file as the snapshot read it. Body is what
+// the snapshot hashes and what it serves: the file is read once, at load,
+// so an edit on disk afterwards is seen by the next snapshot and by no
+// part of this one.
+type ErrorPage struct {
+	// Path is the page's absolute path.
+	Path string
+	// Body is the file's contents; shared, never to be modified.
+	Body []byte
+}
+
+// Bodies is the pages' contents by status, as the error page layer takes
+// them; nil when there are no pages.
+func (p ErrorPages) Bodies() map[int][]byte {
+	if p == nil {
+		return nil
+	}
+	m := make(map[int][]byte, len(p))
+	for status, page := range p {
+		m[status] = page.Body
+	}
+	return m
 }
 
 // Listener is one [[listener]] table: a named TCP address to accept on.
@@ -114,10 +141,9 @@ type Vhost struct {
 	ServeDotfiles bool
 	// Paths maps exact URL paths to files, sorted by URLPath.
 	Paths []PathEntry
-	// ErrorPages maps a status (400-599) to the absolute path of the page
-	// served, with that status, for errors this site produces. Nil when
-	// none.
-	ErrorPages map[int]string
+	// ErrorPages maps a status (400-599) to the page served, with that
+	// status, for errors this site produces. Nil when none.
+	ErrorPages ErrorPages
 	// Headers are added to every response of the site, sorted by name
 	// (TOML tables have no order).
 	Headers []HeaderField
@@ -247,23 +273,6 @@ func ZeroConfig(root, listen string) (*Config, error) {
 	}
 	cfg.Hash = hashConfig(cfg, nil)
 	return cfg, nil
-}
-
-func defaultServer() Server {
-	return Server{
-		LogLevel:                 "info",
-		LogFormat:                "console",
-		AccessLog:                "stdout",
-		AccessLogFormat:          "json",
-		ReadHeaderTimeout:        10 * time.Second,
-		IdleTimeout:              60 * time.Second,
-		WriteTimeout:             60 * time.Second,
-		ShutdownTimeout:          15 * time.Second,
-		MaxHeaderBytes:           16384,
-		MaxBodyBytes:             10485760,
-		MaxConnections:           10000,
-		MaxRequestsPerConnection: 10000,
-	}
 }
 
 func defaultVhost() Vhost {

@@ -84,14 +84,17 @@ func TestSpecExampleLoads(t *testing.T) {
 			{URLPath: "/about", File: abs("pages/about.html")},
 			{URLPath: "/kittens", File: abs("tmpl/ok.html")},
 		},
-		ErrorPages: map[int]string{404: abs("errors/404.html"), 500: abs("errors/500.html")},
-		Headers:    []HeaderField{{"Cache-Control", "public, max-age=60"}},
-		Redirects:  []Redirect{{From: "/old", To: "/new", Status: 301}},
+		ErrorPages: ErrorPages{
+			404: {Path: abs("errors/404.html"), Body: []byte(siteFiles["errors/404.html"])},
+			500: {Path: abs("errors/500.html"), Body: []byte(siteFiles["errors/500.html"])},
+		},
+		Headers:   []HeaderField{{"Cache-Control", "public, max-age=60"}},
+		Redirects: []Redirect{{From: "/old", To: "/new", Status: 301}},
 	}
 	if !reflect.DeepEqual(v, want) {
 		t.Errorf("vhost:\n got %+v\nwant %+v", v, want)
 	}
-	if got := cfg.Server.ErrorPages; !reflect.DeepEqual(got, map[int]string{400: abs("errors/404.html")}) {
+	if got := cfg.Server.ErrorPages; !reflect.DeepEqual(got, ErrorPages{400: {Path: abs("errors/404.html"), Body: []byte("not found")}}) {
 		t.Errorf("server error pages = %v", got)
 	}
 }
@@ -222,7 +225,7 @@ root = "../site"
 	}
 	checks := map[string]string{
 		"access_log": cfg.Server.AccessLog,
-		"error page": cfg.Server.ErrorPages[404],
+		"error page": cfg.Server.ErrorPages[404].Path,
 		"root":       cfg.Vhosts[0].Root,
 		"template":   cfg.Vhosts[0].Paths[1].File,
 		"absolute":   cfg.Vhosts[0].Paths[0].File,
@@ -424,5 +427,54 @@ func TestParseWithoutPathResolvesAgainstWorkingDir(t *testing.T) {
 	_, err = Parse("", []byte("nope"))
 	if err == nil || !strings.HasPrefix(err.Error(), "<config>:") {
 		t.Errorf("err = %v, want it to name <config>", err)
+	}
+}
+
+// A file the config names more than once (a page for two statuses, a page
+// that is also a template) is read once, so every use of it in a snapshot
+// is the same version of it, and that version is what the hash covers.
+func TestFileNamedTwiceIsReadOnceAndItsBytesHashed(t *testing.T) {
+	const src = `
+[server.error_pages]
+400 = "tmpl/ok.html"
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+[[vhost]]
+hosts = ["example.com"]
+[vhost.paths]
+"/t" = { file = "tmpl/ok.html", template = true }
+[vhost.error_pages]
+404 = "tmpl/ok.html"
+500 = "errors/500.html"
+`
+	cfg, dir := mustLoad(t, src)
+	server, site := cfg.Server.ErrorPages[400].Body, cfg.Vhosts[0].ErrorPages[404].Body
+	if string(server) != siteFiles["tmpl/ok.html"] || &server[0] != &site[0] {
+		t.Errorf("the file named twice was read twice: %q at %p and %q at %p", server, server, site, site)
+	}
+	if b := cfg.Vhosts[0].ErrorPages.Bodies(); len(b) != 2 || string(b[500]) != "oops" {
+		t.Errorf("Bodies() = %v", b)
+	}
+	path := filepath.Join(dir, "site.toml")
+	reload := func() [32]byte {
+		t.Helper()
+		c, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Hash
+	}
+	if err := os.WriteFile(filepath.Join(dir, "errors", "500.html"), []byte("oops!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if reload() == cfg.Hash {
+		t.Error("hash did not change with an error page's contents")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "errors", "500.html"), []byte("oops"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if reload() != cfg.Hash {
+		t.Error("the same bytes hash differently")
 	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,29 +69,8 @@ func isMissing(v any) bool {
 	return false
 }
 
-func (c *checker) server(t *table) Server {
-	s := defaultServer()
-	s.LogLevel = t.enum("log_level", s.LogLevel, "debug", "info", "warn", "error")
-	s.LogFormat = t.enum("log_format", s.LogFormat, "console", "json")
-	s.AccessLog = c.accessLog(t, s.AccessLog)
-	s.AccessLogFormat = t.enum("access_log_format", s.AccessLogFormat, "json", "combined")
-	s.ReadHeaderTimeout = t.duration("read_header_timeout", s.ReadHeaderTimeout)
-	s.IdleTimeout = t.duration("idle_timeout", s.IdleTimeout)
-	s.WriteTimeout = t.duration("write_timeout", s.WriteTimeout)
-	s.ShutdownTimeout = t.duration("shutdown_timeout", s.ShutdownTimeout)
-	// int fields stay within 32 bits so the config means the same on every
-	// platform.
-	s.MaxHeaderBytes = int(t.size("max_header_bytes", int64(s.MaxHeaderBytes), 1, math.MaxInt32))
-	s.MaxBodyBytes = t.size("max_body_bytes", s.MaxBodyBytes, 0, math.MaxInt64)
-	s.MaxConnections = int(t.size("max_connections", int64(s.MaxConnections), 1, math.MaxInt32))
-	s.MaxRequestsPerConnection = int(t.size("max_requests_per_connection", int64(s.MaxRequestsPerConnection), 1, math.MaxInt32))
-	s.ErrorPages = c.errorPages(t.sub("error_pages"))
-	t.unknown()
-	return s
-}
-
-func (c *checker) accessLog(t *table, def string) string {
-	s, p, ok := t.str("access_log")
+func (c *checker) accessLog(t *table, key, def string) string {
+	s, p, ok := t.str(key)
 	if !ok {
 		return def
 	}
@@ -215,11 +193,11 @@ func isEmpty(v any) bool {
 	return isMissing(v)
 }
 
-func (c *checker) errorPages(t *table) map[int]string {
+func (c *checker) errorPages(t *table) ErrorPages {
 	if t == nil {
 		return nil
 	}
-	pages := map[int]string{}
+	pages := ErrorPages{}
 	for _, k := range t.keys() {
 		p := t.path.key(k)
 		status, msg := parseErrorStatus(k)
@@ -235,14 +213,14 @@ func (c *checker) errorPages(t *table) map[int]string {
 		if !ok {
 			continue
 		}
-		// Read now, not just checked: the page is part of the hash.
-		data, msg := readFile(abs)
+		// Read now, not just checked: these bytes are both hashed and
+		// served, so the snapshot cannot hash one version and serve another.
+		data, msg := c.readOnce(abs)
 		if msg != "" {
 			c.valueErrorf(p, "%s", msg)
 			continue
 		}
-		c.remember(abs, data)
-		pages[status] = abs
+		pages[status] = ErrorPage{Path: abs, Body: data}
 	}
 	return pages
 }
@@ -260,9 +238,20 @@ func (c *checker) resolve(p keyPath, s string) (string, bool) {
 	return filepath.Join(c.dir, s), true
 }
 
-func (c *checker) remember(abs string, data []byte) {
+// readOnce returns the contents of the file at abs, reading it only the
+// first time the config names it: a file named twice (one page for two
+// statuses, a template that is also an error page) is then one version.
+func (c *checker) readOnce(abs string) ([]byte, string) {
+	if data, ok := c.contents[abs]; ok {
+		return data, ""
+	}
+	data, msg := readFile(abs)
+	if msg != "" {
+		return nil, msg
+	}
 	if c.contents == nil {
 		c.contents = map[string][]byte{}
 	}
 	c.contents[abs] = data
+	return data, ""
 }

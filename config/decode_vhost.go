@@ -50,12 +50,11 @@ func (c *checker) paths(t *table) []PathEntry {
 // template reads and parses the template at abs, named as the user wrote
 // it so html/template's messages point at a file they recognize.
 func (c *checker) template(p keyPath, name, abs string) *template.Template {
-	data, msg := readFile(abs)
+	data, msg := c.readOnce(abs)
 	if msg != "" {
 		c.valueErrorf(p, "%s", msg)
 		return nil
 	}
-	c.remember(abs, data)
 	tmpl, err := template.New(name).Parse(string(data))
 	if err != nil {
 		c.valueErrorf(p, "template does not parse: %v", err)

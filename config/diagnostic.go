@@ -123,7 +123,7 @@ type checker struct {
 	dir      string            // relative paths are resolved against it
 	src      []byte            // the file, to locate keys in
 	problems []problem         //
-	contents map[string][]byte // templates and error pages, for the hash
+	contents map[string][]byte // every file read, by absolute path
 }
 
 func (c *checker) name() string {

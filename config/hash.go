@@ -10,17 +10,15 @@ import (
 
 // hashConfig fingerprints the normalized config, so the watcher can skip a
 // reload when a save changed only comments or layout. Templates and error
-// pages are read at load time, so their contents count too: a SIGHUP after
-// editing one must not be skipped.
+// pages are read at load time, so their contents count too: a reload after
+// editing one must not be skipped. The bytes hashed are the ones the
+// snapshot serves: an error page's Body, and a template's source (from
+// contents, by path) that its Template was parsed from.
 func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 	h := sha256.New()
 	w := fieldWriter{h}
-	s := cfg.Server
 	w.line("file", cfg.File)
-	w.line("server", s.LogLevel, s.LogFormat, s.AccessLog, s.AccessLogFormat,
-		s.ReadHeaderTimeout, s.IdleTimeout, s.WriteTimeout, s.ShutdownTimeout,
-		s.MaxHeaderBytes, s.MaxBodyBytes, s.MaxConnections, s.MaxRequestsPerConnection)
-	w.pages("server.error_pages", s.ErrorPages)
+	hashServer(w, &cfg.Server)
 	for _, l := range cfg.Listeners {
 		w.line("listener", l.Name, l.Address)
 	}
@@ -31,6 +29,9 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 		w.line("index", v.Index)
 		for _, p := range v.Paths {
 			w.line("path", p.URLPath, p.File, p.Template != nil)
+			if p.Template != nil {
+				w.blob(contents[p.File])
+			}
 		}
 		w.pages("error_pages", v.ErrorPages)
 		for _, f := range v.Headers {
@@ -39,15 +40,6 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 		for _, r := range v.Redirects {
 			w.line("redirect", r.From, r.To, r.Status)
 		}
-	}
-	files := make([]string, 0, len(contents))
-	for f := range contents {
-		files = append(files, f)
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		w.line("contents", f, len(contents[f]))
-		h.Write(contents[f])
 	}
 	var sum [32]byte
 	h.Sum(sum[:0])
@@ -69,13 +61,20 @@ func (w fieldWriter) line(fields ...any) {
 	w.h.Write([]byte{'\n'})
 }
 
-func (w fieldWriter) pages(name string, pages map[int]string) {
+// blob writes b after its length, so that it cannot run into what follows.
+func (w fieldWriter) blob(b []byte) {
+	w.line("bytes", len(b))
+	w.h.Write(b)
+}
+
+func (w fieldWriter) pages(name string, pages ErrorPages) {
 	statuses := make([]int, 0, len(pages))
 	for s := range pages {
 		statuses = append(statuses, s)
 	}
 	sort.Ints(statuses)
 	for _, s := range statuses {
-		w.line(name, strconv.Itoa(s), pages[s])
+		w.line(name, strconv.Itoa(s), pages[s].Path)
+		w.blob(pages[s].Body)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/moreweb/moreweb/parser"
+	"github.com/moreweb/moreweb/handlers"
 )
 
 // AccessLog writes one entry per request, as a JSON object or an
@@ -386,9 +386,10 @@ func (l *AccessLog) closeReport(now time.Time) {
 }
 
 // Log records one request; shard spreads callers over the buffers (a
-// connection passes the same number each time). req is nil for a request
-// refused before it could be parsed.
-func (l *AccessLog) Log(shard uint32, remote, site string, req *parser.Request, status int, bytes int64, d time.Duration) {
+// connection passes the same number each time). req is the request as
+// every protocol presents it, so that each logs through this one code; it
+// is nil for a request refused before it could be parsed.
+func (l *AccessLog) Log(shard uint32, remote, site string, req *handlers.Request, status int, bytes int64, d time.Duration) {
 	now := time.Now()
 	sh := &l.shards[shard%accessShards]
 	sh.mu.Lock()
@@ -412,35 +413,32 @@ func (l *AccessLog) Log(shard uint32, remote, site string, req *parser.Request, 
 	}
 }
 
-func protoOf(req *parser.Request) string {
+// logFields are the request's values an entry shows; all empty for a
+// request that could not be parsed. A protocol may leave Header nil.
+func logFields(req *handlers.Request) (method, proto string, target, referer, ua []byte) {
 	if req == nil {
-		return ""
+		return "", "", nil, nil, nil
 	}
-	if req.ProtoMinor == 0 {
-		return "HTTP/1.0"
+	if req.Header != nil {
+		referer, ua = req.Header.Get("Referer"), req.Header.Get("User-Agent")
 	}
-	return "HTTP/1.1"
+	return req.Method, req.Proto, req.Target, referer, ua
 }
 
-func appendJSON(b []byte, now time.Time, remote, site string, req *parser.Request, status int, bytes int64, d time.Duration) []byte {
+func appendJSON(b []byte, now time.Time, remote, site string, req *handlers.Request, status int, bytes int64, d time.Duration) []byte {
 	b = append(b, `{"time":"`...)
 	b = now.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","remote":`...)
 	b = appendJSONString(b, []byte(remote))
 	b = append(b, `,"vhost":`...)
 	b = appendJSONString(b, []byte(site))
-	var method string
-	var target, referer, ua []byte
-	if req != nil {
-		method, target = req.Method, req.Target
-		referer, ua = req.Header.Get("Referer"), req.Header.Get("User-Agent")
-	}
+	method, proto, target, referer, ua := logFields(req)
 	b = append(b, `,"method":`...)
 	b = appendJSONString(b, []byte(method))
 	b = append(b, `,"target":`...)
 	b = appendJSONString(b, target)
 	b = append(b, `,"protocol":"`...)
-	b = append(b, protoOf(req)...)
+	b = append(b, proto...)
 	b = append(b, `","status":`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"bytes":`...)
@@ -497,7 +495,7 @@ func appendJSONString(b, s []byte) []byte {
 //
 // with client text escaped as nginx does (\xHH for quotes, backslashes,
 // controls and bytes >= 0x7f).
-func appendCombined(b []byte, now time.Time, remote string, req *parser.Request, status int, bytes int64) []byte {
+func appendCombined(b []byte, now time.Time, remote string, req *handlers.Request, status int, bytes int64) []byte {
 	host := remote
 	for i := len(remote) - 1; i >= 0; i-- {
 		if remote[i] == ':' {
@@ -512,14 +510,15 @@ func appendCombined(b []byte, now time.Time, remote string, req *parser.Request,
 	b = append(b, " - - ["...)
 	b = now.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, `] "`...)
-	var referer, ua []byte
+	method, proto, target, referer, ua := logFields(req)
 	if req != nil {
-		b = append(b, req.Method...)
+		// Escaped too: the method is a token only where the protocol's
+		// parser checked it, and not every protocol has this one's.
+		b = appendLogEscaped(b, method)
 		b = append(b, ' ')
-		b = appendLogEscaped(b, req.Target)
+		b = appendLogEscaped(b, target)
 		b = append(b, ' ')
-		b = append(b, protoOf(req)...)
-		referer, ua = req.Header.Get("Referer"), req.Header.Get("User-Agent")
+		b = append(b, proto...)
 	} else {
 		b = append(b, '-')
 	}
@@ -540,8 +539,9 @@ func appendCombined(b []byte, now time.Time, remote string, req *parser.Request,
 	return append(b, "\"\n"...)
 }
 
-func appendLogEscaped(b, s []byte) []byte {
-	for _, c := range s {
+func appendLogEscaped[S string | []byte](b []byte, s S) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
 			b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
 			continue

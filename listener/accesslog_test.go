@@ -1,12 +1,17 @@
 package listener
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/handlertest"
 )
 
 func readLogLines(t *testing.T, path string, want int) []string {
@@ -34,7 +39,7 @@ func serveWithAccessLog(t *testing.T, format string) (*testServer, string) {
 	t.Cleanup(func() { al.Close() })
 	ts := startServer(t, testRouter{"": echoPath}, nil)
 	routers := map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": echoPath}}
-	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Routers: routers, Access: al}); err != nil {
+	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Errors: testPages, Routers: routers, Access: al}); err != nil {
 		t.Fatal(err)
 	}
 	return ts, path
@@ -105,5 +110,95 @@ func TestAccessLogRefusedRequestIsLogged(t *testing.T) {
 	line := readLogLines(t, path, 1)[0]
 	if !strings.Contains(line, `"status":400`) {
 		t.Fatalf("%q", line)
+	}
+}
+
+// neutralRequest is a request as a protocol other than HTTP/1.1 hands it
+// over: built without the parser, with its own protocol name.
+func neutralRequest(t *testing.T) *handlers.Request {
+	r := handlertest.NewRequest(t, "GET", "/h2?x=1", "Host: site", "User-Agent: h2load", "Referer: http://r/")
+	r.Proto = "HTTP/2.0"
+	return r
+}
+
+// formatEntry formats one entry for r the way Log does, in format.
+func formatEntry(t *testing.T, format string, r *handlers.Request) string {
+	t.Helper()
+	var out bytes.Buffer
+	l := newAccessLog(format)
+	l.out = &out
+	l.Log(0, "[2001:db8::1]:443", "site", r, 200, 5, time.Millisecond)
+	flushAt(l, time.Now())
+	return out.String()
+}
+
+func TestAccessLogEntryComesFromTheNeutralRequestWhateverTheProtocol(t *testing.T) {
+	var e map[string]any
+	line := formatEntry(t, "json", neutralRequest(t))
+	if err := json.Unmarshal([]byte(line), &e); err != nil {
+		t.Fatalf("not JSON: %q: %v", line, err)
+	}
+	if e["method"] != "GET" || e["target"] != "/h2?x=1" || e["protocol"] != "HTTP/2.0" ||
+		e["user_agent"] != "h2load" || e["referer"] != "http://r/" {
+		t.Errorf("json entry: %v", e)
+	}
+	line = formatEntry(t, "combined", neutralRequest(t))
+	if !strings.HasPrefix(line, `2001:db8::1 - - [`) || !strings.Contains(line, `] "GET /h2?x=1 HTTP/2.0" 200 5 "http://r/" "h2load"`) {
+		t.Errorf("combined entry: %q", line)
+	}
+}
+
+// A protocol may leave the header out, and its method is not always one
+// the HTTP/1.1 parser has checked to be a token.
+func TestAccessLogEntryEscapesTheMethodAndToleratesNoHeader(t *testing.T) {
+	r := neutralRequest(t)
+	r.Header = nil
+	r.Method = "G\"E\nT"
+	line := formatEntry(t, "combined", r)
+	if !strings.Contains(line, `] "G\x22E\x0aT /h2?x=1 HTTP/2.0" 200 5 "-" "-"`) {
+		t.Errorf("combined entry: %q", line)
+	}
+	var e map[string]any
+	line = formatEntry(t, "json", r)
+	if err := json.Unmarshal([]byte(line), &e); err != nil {
+		t.Fatalf("not JSON: %q: %v", line, err)
+	}
+	if e["method"] != "G\"E\nT" || e["user_agent"] != "" {
+		t.Errorf("json entry: %v", e)
+	}
+}
+
+func TestAccessLogEntryForAnUnparsedRequestHasNoRequestFields(t *testing.T) {
+	line := formatEntry(t, "combined", nil)
+	if !strings.Contains(line, `] "-" 200 5 "-" "-"`) {
+		t.Errorf("combined entry: %q", line)
+	}
+	var e map[string]any
+	if err := json.Unmarshal([]byte(formatEntry(t, "json", nil)), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e["method"] != "" || e["target"] != "" || e["protocol"] != "" {
+		t.Errorf("json entry: %v", e)
+	}
+}
+
+// Logging a request formats into the shard's buffer and allocates nothing,
+// in either format.
+func TestAccessLogEntryDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts need a build without -race")
+	}
+	r := neutralRequest(t)
+	for _, format := range []string{"json", "combined"} {
+		l := newAccessLog(format)
+		l.out = io.Discard
+		// Room for every entry, so that growing the buffer is not counted.
+		l.shards[0].buf = make([]byte, 0, 1<<20)
+		allocs := testing.AllocsPerRun(100, func() {
+			l.Log(0, "192.0.2.1:4000", "site", r, 200, 1024, time.Millisecond)
+		})
+		if allocs > 0 {
+			t.Errorf("%s: %.1f allocations per entry, want 0", format, allocs)
+		}
 	}
 }

@@ -81,7 +81,7 @@ func BenchmarkKeepAliveSmallResponse(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer al.Close()
-				if _, err := ts.sup.Apply(ts.cfg, Snapshot{Routers: map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": fixedKB}}, Access: al}); err != nil {
+				if _, err := ts.sup.Apply(ts.cfg, Snapshot{Errors: testPages, Routers: map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": fixedKB}}, Access: al}); err != nil {
 					b.Fatal(err)
 				}
 			}

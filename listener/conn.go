@@ -214,7 +214,7 @@ func (c *conn) run() {
 	for {
 		switch c.serveOne() {
 		case stepHandoff:
-			if p := idlePollerInstance(); p != nil && p.park(c) {
+			if p := c.srv.sup.idlePoller(); p != nil && p.park(c) {
 				return
 			}
 			go c.waitParked()
@@ -351,7 +351,7 @@ func (c *conn) serveOne() step {
 		if !w.Written() {
 			// Only errors with no site to render them get here: 421,
 			// or a site handler that is not an error page layer.
-			snap.pages.Write(w, hreq, status)
+			snap.pages.WriteError(w, hreq, status)
 		}
 		if status >= 500 {
 			c.logHandlerError(site, status, herr)
@@ -362,7 +362,7 @@ func (c *conn) serveOne() step {
 	}
 	if w.upgraded {
 		if snap.access != nil {
-			snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
+			snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, hreq, w.status, w.sent, time.Since(start))
 		}
 		return stepClose // the socket is the handler's
 	}
@@ -384,12 +384,12 @@ func (c *conn) serveOne() step {
 		if ew, ok := h.(handlers.ErrorWriter); ok {
 			ew.WriteError(w, hreq, 500)
 		} else {
-			snap.pages.Write(w, hreq, 500)
+			snap.pages.WriteError(w, hreq, 500)
 		}
 		werr = w.finish()
 	}
 	if snap.access != nil {
-		snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, req, w.status, w.sent, time.Since(start))
+		snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, hreq, w.status, w.sent, time.Since(start))
 	}
 	if werr != nil {
 		c.logConnError("writing response", werr)
@@ -490,7 +490,7 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 	w := &c.w
 	w.reset(c.t.conn, nil, snap.settings.WriteTimeout, time.Now())
 	w.closeAfter = true
-	snap.pages.Write(w, nil, status)
+	snap.pages.WriteError(w, nil, status)
 	if err := w.finish(); err != nil {
 		c.logConnError("writing error response", err)
 		return

@@ -456,7 +456,7 @@ func TestReloadKeepsSocketAndSwitchesKeepAliveConnection(t *testing.T) {
 	if _, body := c.response("GET"); body != "v1" {
 		t.Fatal(body)
 	}
-	ch, err := ts.sup.Apply(ts.cfg, Snapshot{Routers: map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": text("v2")}}})
+	ch, err := ts.sup.Apply(ts.cfg, Snapshot{Errors: testPages, Routers: map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": text("v2")}}})
 	if err != nil || len(ch.Kept) != 1 || len(ch.Added)+len(ch.Removed) != 0 {
 		t.Fatalf("apply: %+v %v", ch, err)
 	}
@@ -471,7 +471,7 @@ func TestReloadWithUnbindableAddressChangesNothing(t *testing.T) {
 	taken := ts.addr
 	cfg := *ts.cfg
 	cfg.Listeners = append(append([]config.Listener(nil), cfg.Listeners...), config.Listener{Name: "second", Address: "256.0.0.1:1"})
-	_, err := ts.sup.Apply(&cfg, Snapshot{Routers: map[string]Router{cfg.Listeners[0].Name: testRouter{"": text("v2")}, "second": testRouter{}}})
+	_, err := ts.sup.Apply(&cfg, Snapshot{Errors: testPages, Routers: map[string]Router{cfg.Listeners[0].Name: testRouter{"": text("v2")}, "second": testRouter{}}})
 	if err == nil {
 		t.Fatal("apply with an unbindable address succeeded")
 	}
@@ -502,7 +502,7 @@ func TestReloadAppliesNewLimitsToOpenConnections(t *testing.T) {
 	}
 	cfg := *ts.cfg
 	cfg.Server.MaxHeaderBytes = 1024
-	if _, err := ts.sup.Apply(&cfg, Snapshot{Routers: map[string]Router{cfg.Listeners[0].Name: testRouter{"": echoPath}}}); err != nil {
+	if _, err := ts.sup.Apply(&cfg, Snapshot{Errors: testPages, Routers: map[string]Router{cfg.Listeners[0].Name: testRouter{"": echoPath}}}); err != nil {
 		t.Fatal(err)
 	}
 	c.send(big)

@@ -45,7 +45,7 @@ func TestDeferredAcceptFollowsHeaderTimeout(t *testing.T) {
 		t.Fatal("read_header_timeout = 10s: accepts not deferred")
 	}
 	ts.cfg.Server.ReadHeaderTimeout = time.Second
-	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Routers: map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": echoPath}}}); err != nil {
+	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Errors: testPages, Routers: map[string]Router{ts.cfg.Listeners[0].Name: testRouter{"": echoPath}}}); err != nil {
 		t.Fatal(err)
 	}
 	if secs := listenerDeferSecs(t, ts); secs != 0 {

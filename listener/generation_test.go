@@ -22,7 +22,7 @@ func TestSnapshotResourcesCloseWhenTheLastRequestEnds(t *testing.T) {
 	name := ts.cfg.Listeners[0].Name
 	closed := make(chan struct{})
 	old := NewGeneration(CloserFunc(func() error { close(closed); return nil }))
-	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Routers: map[string]Router{name: testRouter{"": slow}}, Owner: old}); err != nil {
+	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Errors: testPages, Routers: map[string]Router{name: testRouter{"": slow}}, Owner: old}); err != nil {
 		t.Fatal(err)
 	}
 	c := ts.dial(t)
@@ -30,7 +30,7 @@ func TestSnapshotResourcesCloseWhenTheLastRequestEnds(t *testing.T) {
 	<-started
 
 	next := NewGeneration()
-	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Routers: map[string]Router{name: testRouter{"": text("new")}}, Owner: next}); err != nil {
+	if _, err := ts.sup.Apply(ts.cfg, Snapshot{Errors: testPages, Routers: map[string]Router{name: testRouter{"": text("new")}}, Owner: next}); err != nil {
 		t.Fatal(err)
 	}
 	old.Retire()

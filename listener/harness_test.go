@@ -19,7 +19,12 @@ import (
 
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/errorpage"
 )
+
+// testPages are the built-in error pages, for the errors the loop answers
+// before a site is known.
+var testPages = errorpage.FromBytes(nil)
 
 // testRouter routes by exact host; "" is the default site.
 type testRouter map[string]handlers.Handler
@@ -62,7 +67,7 @@ func startServer(t *testing.T, router Router, tune func(*config.Config)) *testSe
 	for _, l := range cfg.Listeners {
 		routers[l.Name] = router
 	}
-	if _, err := sup.Apply(cfg, Snapshot{Routers: routers}); err != nil {
+	if _, err := sup.Apply(cfg, Snapshot{Errors: testPages, Routers: routers}); err != nil {
 		t.Fatal(err)
 	}
 	ts := &testServer{sup: sup, cfg: cfg, logs: logs}

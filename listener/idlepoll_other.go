@@ -8,7 +8,11 @@ import "syscall"
 // idlepoll_linux.go for why Linux does better).
 type idlePoller struct{}
 
-func idlePollerInstance() *idlePoller   { return nil }
-func (p *idlePoller) park(c *conn) bool { return false }
-func (p *idlePoller) take(c *conn) bool { return false }
-func rawFD(raw syscall.RawConn) int32   { return -1 }
+type idleOwner struct{}
+
+func (sup *Supervisor) idlePoller() *idlePoller    { return nil }
+func (sup *Supervisor) runningPoller() *idlePoller { return nil }
+func (sup *Supervisor) stopIdlePoller()            {}
+func (p *idlePoller) park(c *conn) bool            { return false }
+func (p *idlePoller) take(c *conn) bool            { return false }
+func rawFD(raw syscall.RawConn) int32              { return -1 }

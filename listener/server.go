@@ -12,7 +12,6 @@ import (
 
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
-	"github.com/moreweb/moreweb/handlers/errorpage"
 	"github.com/moreweb/moreweb/parser"
 )
 
@@ -76,7 +75,7 @@ type snapshot struct {
 	name     string
 	router   Router
 	settings Settings
-	pages    errorpage.Pages
+	pages    handlers.ErrorWriter
 	access   *AccessLog
 	owner    *Generation
 }
@@ -173,13 +172,14 @@ func (s *server) stopAccepting() {
 
 func (s *server) closeIdle() {
 	var parked []*conn
-	poller := idlePollerInstance()
 	s.mu.Lock()
 	for c := range s.conns {
 		if !c.state.CompareAndSwap(stateIdle, stateClosing) {
 			continue
 		}
-		if poller != nil && poller.take(c) {
+		// Looked up after the mark: a connection parking in a poller
+		// started since is then found there, or sees the mark (park).
+		if poller := s.sup.runningPoller(); poller != nil && poller.take(c) {
 			parked = append(parked, c) // no goroutine to wake: close it here
 			continue
 		}

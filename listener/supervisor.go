@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -11,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moreweb/moreweb/config"
-	"github.com/moreweb/moreweb/handlers/errorpage"
+	"github.com/moreweb/moreweb/handlers"
 )
 
 // Supervisor owns the listening sockets. Apply reconciles them with a config:
@@ -30,6 +31,8 @@ type Supervisor struct {
 	mu      sync.Mutex
 	servers map[string]*server // by address
 	retired sync.WaitGroup     // removed listeners still draining
+
+	idle idleOwner // where idle connections park, once one has
 }
 
 // NewSupervisor returns a Supervisor allowing maxConns connections at once
@@ -79,8 +82,11 @@ func (e *BindError) Unwrap() error { return e.Err }
 // owns their resources. A nil Owner means they own nothing to close.
 type Snapshot struct {
 	Routers map[string]Router
-	Access  *AccessLog
-	Owner   *Generation
+	// Errors renders the errors raised before a site is known: malformed
+	// requests, and hosts no site claims.
+	Errors handlers.ErrorWriter
+	Access *AccessLog
+	Owner  *Generation
 }
 
 // Apply makes the running listeners match cfg, each serving with the router
@@ -96,9 +102,9 @@ func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error)
 	sup.mu.Lock()
 	defer sup.mu.Unlock()
 
-	pages, err := errorpage.Load(cfg.Server.ErrorPages)
-	if err != nil {
-		return Changes{}, fmt.Errorf("server.error_pages: %w", err)
+	pages := snap.Errors
+	if pages == nil {
+		return Changes{}, errors.New("no error pages to answer with before a site is known")
 	}
 	settings := SettingsFrom(&cfg.Server)
 
@@ -208,6 +214,7 @@ func (sup *Supervisor) Shutdown(ctx context.Context) (int, error) {
 		cut += s.wait(ctx)
 	}
 	sup.retired.Wait()
+	sup.stopIdlePoller() // every connection has ended: none is parked
 	if cut > 0 {
 		return cut, fmt.Errorf("shutdown_timeout reached: %d connections cut", cut)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -88,7 +87,7 @@ func (a *Server) Reload(trigger string) {
 		zap.Strings("listeners_removed", listenerNames(old, ch.Removed)),
 		zap.Strings("listeners_kept", listenerNames(cfg, ch.Kept)),
 	}
-	live, fixed := serverChanges(&old.Server, &cfg.Server, a.maxConns)
+	live, fixed := config.DiffServer(&old.Server, &cfg.Server, &a.started)
 	if len(live) > 0 {
 		fields = append(fields, zap.Strings("server_changed", live))
 	}
@@ -251,37 +250,4 @@ func listenerNames(cfg *config.Config, addrs []string) []string {
 		out = append(out, name+"="+addr)
 	}
 	return out
-}
-
-// serverChanges names the [server] keys that differ between two configs,
-// which apply with this reload, and the ones that differ from what is
-// running and only take effect after a restart: max_connections, the size
-// of the Supervisor's connection semaphore, made once at start (maxConns).
-// Every other key switches live.
-func serverChanges(old, cur *config.Server, maxConns int) (live, fixed []string) {
-	keys := []struct {
-		name string
-		a, b any
-	}{
-		{"log_level", old.LogLevel, cur.LogLevel},
-		{"log_format", old.LogFormat, cur.LogFormat},
-		{"access_log", old.AccessLog, cur.AccessLog},
-		{"access_log_format", old.AccessLogFormat, cur.AccessLogFormat},
-		{"read_header_timeout", old.ReadHeaderTimeout, cur.ReadHeaderTimeout},
-		{"idle_timeout", old.IdleTimeout, cur.IdleTimeout},
-		{"write_timeout", old.WriteTimeout, cur.WriteTimeout},
-		{"shutdown_timeout", old.ShutdownTimeout, cur.ShutdownTimeout},
-		{"max_header_bytes", old.MaxHeaderBytes, cur.MaxHeaderBytes},
-		{"max_body_bytes", old.MaxBodyBytes, cur.MaxBodyBytes},
-		{"error_pages", old.ErrorPages, cur.ErrorPages},
-	}
-	for _, k := range keys {
-		if !reflect.DeepEqual(k.a, k.b) {
-			live = append(live, k.name)
-		}
-	}
-	if cur.MaxConnections != maxConns {
-		fixed = append(fixed, fmt.Sprintf("max_connections: %d until a restart, the file says %d", maxConns, cur.MaxConnections))
-	}
-	return live, fixed
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/handlers/errorpage"
 	"github.com/moreweb/moreweb/listener"
 	"github.com/moreweb/moreweb/vhost"
 )
@@ -24,11 +25,13 @@ import (
 // Reloads, log reopening and shutdown take mu, so they happen one at a
 // time whether they come from the watcher, a signal or a test.
 type Server struct {
-	opts     Options
-	logs     *logSwitch
-	log      *zap.Logger
-	sup      *listener.Supervisor
-	maxConns int // max_connections as the supervisor was made with
+	opts Options
+	logs *logSwitch
+	log  *zap.Logger
+	sup  *listener.Supervisor
+	// started is the [server] the process began with: the keys only a
+	// restart applies (max_connections) keep these values.
+	started config.Server
 
 	mu       sync.Mutex
 	cfg      *config.Config // the snapshot serving
@@ -82,7 +85,7 @@ func Start(cfg *config.Config, opts Options) (*Server, error) {
 		loadedAt:    time.Now(),
 		logs:        logs,
 		log:         logs.logger(),
-		maxConns:    cfg.Server.MaxConnections,
+		started:     cfg.Server,
 		accessUsers: map[*listener.AccessLog]int{},
 	}
 	s.sup = listener.NewSupervisor(s.log, cfg.Server.MaxConnections)
@@ -135,7 +138,12 @@ func (s *Server) build(cfg *config.Config) (listener.Snapshot, error) {
 	for name, t := range routes.Tables {
 		routers[name] = t
 	}
-	return listener.Snapshot{Routers: routers, Access: access, Owner: gen}, nil
+	return listener.Snapshot{
+		Routers: routers,
+		Errors:  errorpage.FromBytes(cfg.Server.ErrorPages.Bodies()),
+		Access:  access,
+		Owner:   gen,
+	}, nil
 }
 
 // Addrs returns the addresses listened on, by configured address (":0"

@@ -273,3 +273,51 @@ func TestSiteRootChangesAreLoggedWithSiteAndRoot(t *testing.T) {
 		t.Errorf("logged %+v, want one warning for example.com, root %s", lines, root)
 	}
 }
+
+// A site serves the error page bytes its config snapshot read and hashed:
+// the file edited on disk after the load changes neither what that
+// snapshot's site serves nor its hash, and the next load serves and hashes
+// the new bytes.
+func TestSiteServesTheErrorPageBytesItsSnapshotHashed(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, siteFiles)
+	writeFiles(t, dir, map[string]string{"site.toml": siteConfig})
+	load := func() *config.Config {
+		t.Helper()
+		cfg, err := config.Load(filepath.Join(dir, "site.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	serve404 := func(cfg *config.Config) string {
+		t.Helper()
+		routes, err := Build(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer routes.Close()
+		w, _ := serveSite(t, routes.Tables, "GET /nope HTTP/1.1\nHost: example.com\n\n")
+		if w.Code != 404 {
+			t.Fatalf("status %d, want 404", w.Code)
+		}
+		return w.Body.String()
+	}
+
+	before := load()
+	writeFiles(t, dir, map[string]string{"errors/404.html": "edited 404"})
+	if body := serve404(before); body != "custom 404" {
+		t.Errorf("the snapshot loaded before the edit serves %q, want the page it read", body)
+	}
+	after := load()
+	if after.Hash == before.Hash {
+		t.Error("the edited page did not change the hash")
+	}
+	if body := serve404(after); body != "edited 404" {
+		t.Errorf("the snapshot loaded after the edit serves %q", body)
+	}
+	writeFiles(t, dir, map[string]string{"errors/404.html": "custom 404"})
+	if load().Hash != before.Hash {
+		t.Error("the same page bytes hash differently: the hash is not of the bytes served")
+	}
+}

@@ -175,13 +175,7 @@ func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 		s.closers = append(s.closers, st)
 	}
 
-	pages, err := errorpage.Load(v.ErrorPages)
-	if err != nil {
-		for _, c := range s.closers {
-			c.Close()
-		}
-		return nil, err
-	}
+	pages := errorpage.FromBytes(v.ErrorPages.Bodies())
 	var h handlers.Handler = chain
 	for _, mw := range siteMiddleware(v) {
 		h = mw(h)

