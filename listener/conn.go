@@ -33,10 +33,8 @@ type conn struct {
 	srv    *server
 	t      transport
 	remote string
-	// life is the Ctx of the connection's requests; hreq is the request
-	// as handlers see it, filled from the parser's for each request.
+	// life is the Ctx of the connection's requests.
 	life lifetime
-	hreq handlers.Request
 	// sendContinue is w.sendContinue bound once, the body's Continue hook.
 	sendContinue func() error
 	// idlePeek is tryIdlePeek bound once, for waits over TLS.
@@ -97,10 +95,7 @@ func (c *conn) armHandoff(now time.Time) {
 // remoteAddr is the client's address as text, for the logs.
 func (c *conn) remoteAddr() string {
 	if c.remote == "" {
-		c.remote = c.t.peer.String()
-		if !c.t.peer.IsValid() {
-			c.remote = c.t.conn.RemoteAddr().String()
-		}
+		c.remote = c.t.conn.RemoteAddr().String()
 	}
 	return c.remote
 }
@@ -252,7 +247,6 @@ func (c *conn) close() {
 	c.w.releaseBuffer()
 	c.w.req, c.w.conn, c.w.raw, c.srv = nil, nil, nil, nil
 	c.t = transport{}
-	c.hreq = handlers.Request{}
 	connPool.Put(c)
 	s.sup.releaseSlot()
 	s.wg.Done()
@@ -419,10 +413,11 @@ func (c *conn) serveOne() step {
 
 var errMisdirected = &handlers.Error{Status: 421}
 
-// request fills the connection's neutral request from the parsed head;
-// every slice still points into the read buffer, so nothing is copied.
+// request fills the neutral request from the parsed head; every slice
+// still points into the read buffer, so nothing is copied. It lives in the
+// response's exchange, taken by w.reset.
 func (c *conn) request(p *parser.Request, received time.Time) *handlers.Request {
-	r := &c.hreq
+	r := &c.w.ex.req
 	*r = handlers.Request{
 		Method:        p.Method,
 		Target:        p.Target,
@@ -434,7 +429,7 @@ func (c *conn) request(p *parser.Request, received time.Time) *handlers.Request 
 		Body:          p.Body,
 		ContentLength: p.ContentLength,
 		Proto:         protoName(p),
-		RemoteAddr:    c.t.peer,
+		RemoteAddr:    c.t.peer(),
 		TLS:           c.t.tls,
 		Received:      received,
 		Ctx:           &c.life,

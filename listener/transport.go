@@ -32,8 +32,16 @@ type transport struct {
 	plaintext bool
 	// tls is the session's state, nil on a plain connection.
 	tls *tls.ConnectionState
-	// peer is the client's address.
-	peer netip.AddrPort
+}
+
+// peer is the client's address, or the zero AddrPort when conn is not TCP.
+// It is derived for each request rather than kept: an idle connection is
+// smaller without it, and it costs no allocation.
+func (t *transport) peer() netip.AddrPort {
+	if ta, ok := t.conn.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 // newTransport describes nc as accepted, or as a finished TLS handshake
@@ -55,8 +63,5 @@ func newTransport(nc net.Conn) transport {
 		t.plaintext = false // a pipe: no sendfile, no MSG_MORE
 	}
 	t.fd = rawFD(t.socket)
-	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		t.peer = ta.AddrPort()
-	}
 	return t
 }

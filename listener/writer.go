@@ -96,8 +96,8 @@ type responseWriter struct {
 	// in front of them without moving the body.
 	buf      []byte
 	off      int
-	headBuf  []byte  // scratch for serialising the head
-	bufp     *[]byte // the pooled array behind buf, kept so returning it is free
+	headBuf  []byte    // scratch for serialising the head
+	ex       *exchange // what buf and headBuf are carved from, while a response is made
 	vec      net.Buffers
 	vecStore [2][]byte // vec's backing, so a writev allocates nothing
 
@@ -125,39 +125,43 @@ func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout 
 	w.status = 0
 	w.contentLength = -1
 	w.wroteHeader, w.headSent, w.chunked, w.noBody, w.closeAfter = false, false, false, false, false
-	if w.bufp == nil {
-		w.bufp = writeBufPool.Get().(*[]byte)
+	if w.ex == nil {
+		w.ex = exchangePool.Get().(*exchange)
 		// Full slice expressions keep appends to one region out of the
 		// other; a longer head or body reallocates instead.
-		w.buf = (*w.bufp)[:headRoom:bodyEnd]
-		w.headBuf = (*w.bufp)[bodyEnd:bodyEnd]
+		w.buf = w.ex.buf[:headRoom:bodyEnd]
+		w.headBuf = w.ex.buf[bodyEnd:bodyEnd]
 	}
 	w.buf, w.off = w.buf[:headRoom], headRoom
 	w.bodyBytes, w.sent = 0, 0
 	w.err = nil
 }
 
-// Write buffers are pooled and held only while a response is being made,
-// so an idle keep-alive connection holds none.
-// Each pooled array also holds, after the body's space, the scratch the head
-// is serialised into before it is copied in front of the body.
+// exchange is what a request in progress holds beyond its connection: the
+// write buffer, and the request as handlers see it. It comes from a pool
+// for the span of one request, so an idle keep-alive connection holds
+// none of it. The buffer keeps, after the body's space, the scratch the
+// head is serialised into before it is copied in front of the body.
+type exchange struct {
+	buf [bodyEnd + headScratch]byte
+	req handlers.Request
+}
+
 const (
 	bodyEnd     = headRoom + flushThreshold + 64
 	headScratch = 1024
 )
 
-var writeBufPool = sync.Pool{New: func() any {
-	b := make([]byte, bodyEnd+headScratch)
-	return &b
-}}
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
-// releaseBuffer returns the write buffer to the pool between responses.
+// releaseBuffer returns the exchange to the pool between responses.
 func (w *responseWriter) releaseBuffer() {
-	if w.bufp == nil {
+	if w.ex == nil {
 		return
 	}
-	writeBufPool.Put(w.bufp)
-	w.bufp, w.buf, w.headBuf = nil, nil, nil
+	w.ex.req = handlers.Request{} // holds nothing of the connection in the pool
+	exchangePool.Put(w.ex)
+	w.ex, w.buf, w.headBuf = nil, nil, nil
 }
 
 func (w *responseWriter) Header() *parser.ResponseHeader { return &w.header }
