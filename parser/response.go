@@ -31,7 +31,13 @@ func (h *ResponseHeader) At(i int) HeaderField { return h.fields[i] }
 
 // Set replaces every field named name with one holding value.
 func (h *ResponseHeader) Set(name, value string) {
-	name = CanonicalName(name)
+	h.SetCanonical(CanonicalName(name), value)
+}
+
+// SetCanonical is Set for a name already in canonical form (a constant,
+// or one passed through CanonicalName once when a config was built): the
+// per-request path skips canonicalising it again.
+func (h *ResponseHeader) SetCanonical(name, value string) {
 	for i := range h.fields {
 		if h.fields[i].Name == name {
 			h.fields[i].Value = value
@@ -40,6 +46,16 @@ func (h *ResponseHeader) Set(name, value string) {
 		}
 	}
 	h.fields = append(h.fields, HeaderField{name, value})
+}
+
+// DelCanonical is Del for a name already in canonical form.
+func (h *ResponseHeader) DelCanonical(name string) {
+	for i := range h.fields {
+		if h.fields[i].Name == name {
+			h.delFrom(i, name)
+			return
+		}
+	}
 }
 
 // Add appends a field, keeping existing ones of the same name.

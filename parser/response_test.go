@@ -231,3 +231,21 @@ func TestFramingHelpers(t *testing.T) {
 		t.Errorf("round trip: %q, %v", got, err)
 	}
 }
+
+// The canonical-name shortcuts behave as Set and Del do for a name already
+// canonical: one field per name, the value replaced, every copy removed.
+func TestSetCanonicalAndDelCanonicalMatchSetAndDel(t *testing.T) {
+	var a, b ResponseHeader
+	for _, h := range []*ResponseHeader{&a, &b} {
+		h.Add("Vary", "Accept")
+		h.Add("Vary", "Accept-Encoding")
+		h.Add("X-Cache", "hit")
+	}
+	a.Set("Vary", "Origin")
+	b.SetCanonical("Vary", "Origin")
+	a.Del("X-Cache")
+	b.DelCanonical("X-Cache")
+	if a.Len() != b.Len() || a.Len() != 1 || b.Get("Vary") != "Origin" {
+		t.Fatalf("Set/Del left %v, the canonical forms %v", a.fields, b.fields)
+	}
+}

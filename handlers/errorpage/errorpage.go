@@ -59,14 +59,16 @@ func (p Pages) Write(w handlers.ResponseWriter, r *handlers.Request, status int)
 		page = builtin(status)
 	}
 	h := w.Header()
+	// The names are constants in canonical form: no request pays to
+	// canonicalise them.
 	for _, name := range staleFields {
-		h.Del(name)
+		h.DelCanonical(name)
 	}
 	if status != 416 {
-		h.Del("Content-Range")
+		h.DelCanonical("Content-Range")
 	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h.SetCanonical("Content-Type", "text/html; charset=utf-8")
+	h.SetCanonical("X-Content-Type-Options", "nosniff")
 	w.SetContentLength(int64(len(page)))
 	w.WriteHeader(status)
 	w.Write(page) // a write error is the connection's, seen by the loop
