@@ -56,19 +56,17 @@ func TestETagChanges_RFC9110_8_8_3(t *testing.T) {
 		}
 		seen[e] = what
 	}
-	change("a new mtime", func() { os.Chtimes(p, testTime.Add(time.Hour), testTime.Add(time.Hour)) })
-	change("new content", func() { os.WriteFile(p, []byte("01234"), 0o644) })
+	change("a new mtime", func() { must(t, os.Chtimes(p, testTime.Add(time.Hour), testTime.Add(time.Hour))) })
+	change("new content", func() { must(t, os.WriteFile(p, []byte("01234"), 0o644)) })
 	change("replacement with the same size and mtime", func() {
-		os.Chtimes(p, testTime, testTime)
+		must(t, os.Chtimes(p, testTime, testTime))
 		before := etag()
 		tmp := filepath.Join(root, "tmp")
-		os.WriteFile(tmp, []byte("abcde"), 0o644)
-		os.Chtimes(tmp, testTime, testTime)
+		must(t, os.WriteFile(tmp, []byte("abcde"), 0o644))
+		must(t, os.Chtimes(tmp, testTime, testTime))
 		keep := filepath.Join(root, "keep") // hold the old inode so it is not reused
-		os.Link(p, keep)
-		if err := os.Rename(tmp, p); err != nil {
-			t.Fatal(err)
-		}
+		must(t, os.Link(p, keep))
+		must(t, os.Rename(tmp, p))
 		seen[before] = "mtime restored"
 	})
 }
@@ -180,7 +178,7 @@ func TestNotModified_RFC9110_15_4_5(t *testing.T) {
 func TestLastModifiedInFuture_RFC9110_8_8_2_1(t *testing.T) {
 	root := writeTree(t, map[string]string{"f.txt": "x"})
 	future := time.Now().Add(24 * time.Hour)
-	os.Chtimes(filepath.Join(root, "f.txt"), future, future)
+	must(t, os.Chtimes(filepath.Join(root, "f.txt"), future, future))
 	rec, _ := do(t, newStatic(t, Options{Root: root}), "GET", "/f.txt")
 	lm, err := time.Parse(time.RFC1123, rec.Head.Get("Last-Modified"))
 	if err != nil {

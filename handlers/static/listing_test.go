@@ -15,7 +15,10 @@ func listingSite(t *testing.T) string {
 		"root/list/b.txt":                   strings.Repeat("b", 2000),
 		"root/list/c.txt":                   strings.Repeat("c", 5),
 		"root/list/z/x":                     "",
+		"root/list/z/":                      "",
 		"root/list/c dir/x":                 "",
+		"root/list/c dir/":                  "",
+		"root/list/in.txt":                  "->a.txt",
 		"root/list/<script>&\"q\".txt":      "",
 		"root/list/what?#.txt":              "",
 		"root/list/colon:x.txt":             "",
@@ -29,12 +32,8 @@ func listingSite(t *testing.T) string {
 	})
 	root := filepath.Join(base, "root")
 	later := testTime.Add(time.Hour)
-	os.Chtimes(filepath.Join(root, "list/c.txt"), later, later)
-	for _, dir := range []string{"list/z", "list/c dir"} {
-		os.Chtimes(filepath.Join(root, dir), testTime, testTime)
-	}
-	os.Symlink(filepath.Join(base, "outside/secret.txt"), filepath.Join(root, "list/out"))
-	os.Symlink("a.txt", filepath.Join(root, "list/in.txt"))
+	must(t, os.Chtimes(filepath.Join(root, "list/c.txt"), later, later))
+	must(t, os.Symlink(filepath.Join(base, "outside/secret.txt"), filepath.Join(root, "list/out")))
 	return root
 }
 
