@@ -69,10 +69,10 @@ func get(t *testing.T, s *Static, target string, want int, header ...string) *ha
 	return rec
 }
 
-// TestCacheHotFile is issue 4 point 5: a hot small file costs no open and no
-// fstat per request; within revalidateAfter it costs nothing at all, and
-// after it one stat (plus the sidecar probes), never an open.
-func TestCacheHotFile(t *testing.T) {
+// A hot small file is what a site serves most, so it must cost no open and
+// no fstat per request: within revalidateAfter nothing at all, and after it
+// one stat (plus the sidecar probes), never an open.
+func TestCacheServesAHotSmallFileWithoutOpenOrStat(t *testing.T) {
 	root := writeTree(t, map[string]string{"css/style.css": "body{}", "index.html": "home"})
 	s := newStatic(t, Options{Root: root})
 	clock := settle(&s.now)
@@ -139,12 +139,12 @@ func TestCacheBigFileOpenedPerRequest(t *testing.T) {
 	}
 }
 
-// TestCacheInvalidation: a changed small file is served fresh at most
-// revalidateAfter after the change, whether it was rewritten in place with
-// the same size and another mtime, with another size, replaced by rename,
-// or removed. Until then the cached copy is served whole and consistent:
-// its own bytes, length and ETag.
-func TestCacheInvalidation(t *testing.T) {
+// A changed small file is served fresh at most revalidateAfter after the
+// change, whether it was rewritten in place with the same size and another
+// mtime, with another size, replaced by rename, or removed. Until then the
+// cached copy is served whole and consistent: its own bytes, length and
+// ETag.
+func TestCacheServesAChangedFileFreshAfterTheRevalidationInterval(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(t *testing.T, p string)
@@ -214,10 +214,10 @@ func TestCacheInvalidation(t *testing.T) {
 	}
 }
 
-// TestCacheRacyFile: a file written moments ago is not held in memory, so a
-// rewrite within the same timestamp tick, same size, is not missed: it is
-// served at once. Once settled, the file is taken into memory.
-func TestCacheRacyFile(t *testing.T) {
+// A file written moments ago is not held in memory, so a rewrite within the
+// same timestamp tick, same size, is not missed: it is served at once. Once
+// settled, the file is taken into memory.
+func TestCacheDoesNotHoldAFileWrittenMomentsAgo(t *testing.T) {
 	root := writeTree(t, map[string]string{"f.txt": "aaaa"})
 	s := newStatic(t, Options{Root: root})
 	now := time.Now()
@@ -249,11 +249,11 @@ func statFile(t *testing.T, p string) os.FileInfo {
 	return fi
 }
 
-// TestCachePathPolicy: the cache never serves what the path policy refuses.
-// Refused names never reach it; a symlink retargeted out of the root stops
-// being served once the entry is revalidated (through os.Root, like an
-// open); an index file removed from a cached directory is noticed.
-func TestCachePathPolicy(t *testing.T) {
+// The cache never serves what the path policy refuses. Refused names never
+// reach it; a symlink retargeted out of the root stops being served once the
+// entry is revalidated (through os.Root, like an open); an index file
+// removed from a cached directory is noticed.
+func TestCacheNeverServesWhatThePathPolicyRefuses(t *testing.T) {
 	base := writeTree(t, map[string]string{
 		"root/a.txt":     "A",
 		"root/sub/x.txt": "X",
@@ -300,10 +300,10 @@ func TestCachePathPolicy(t *testing.T) {
 	}
 }
 
-// TestCacheDirectoryIndex: a directory's entry remembers its index file; an
-// index removed, or one that appears earlier in the list, is seen within
-// revalidateAfter; a directory without its slash is still redirected.
-func TestCacheDirectoryIndex(t *testing.T) {
+// A directory's entry remembers its index file; an index removed, or one
+// that appears earlier in the list, is seen within revalidateAfter; a
+// directory without its slash is still redirected.
+func TestCacheNoticesADirectoryIndexAddedOrRemoved(t *testing.T) {
 	root := writeTree(t, map[string]string{"d/index.html": "html", "d/x": "x"})
 	s := newStatic(t, Options{Root: root, Index: []string{"index.htm", "index.html"}, Listing: true})
 	clock := settle(&s.now)
@@ -324,10 +324,10 @@ func TestCacheDirectoryIndex(t *testing.T) {
 	}
 }
 
-// TestCacheIndexGoneWithinInterval: when the index the directory's entry
-// names has gone and its own entry has expired, the directory is looked at
-// again at once rather than answering 404.
-func TestCacheIndexGoneWithinInterval(t *testing.T) {
+// When the index the directory's entry names has gone and its own entry has
+// expired, the directory is looked at again at once rather than answering
+// 404.
+func TestCacheLooksAgainAtADirectoryWhoseIndexHasGone(t *testing.T) {
 	root := writeTree(t, map[string]string{"d/index.htm": "htm", "d/index.html": "html"})
 	s := newStatic(t, Options{Root: root, Index: []string{"index.htm", "index.html"}})
 	clock := settle(&s.now)
@@ -340,9 +340,9 @@ func TestCacheIndexGoneWithinInterval(t *testing.T) {
 	}
 }
 
-// TestCacheSidecars: a sidecar added next to a cached file is offered, and
-// one removed stops being offered (and Vary goes), within revalidateAfter.
-func TestCacheSidecars(t *testing.T) {
+// A sidecar added next to a cached file is offered, and one removed stops
+// being offered (and Vary goes), within revalidateAfter.
+func TestCacheNoticesASidecarAddedOrRemoved(t *testing.T) {
 	root := writeTree(t, map[string]string{"app.js": "plain"})
 	s := newStatic(t, Options{Root: root})
 	clock := settle(&s.now)
@@ -370,9 +370,9 @@ func TestCacheSidecars(t *testing.T) {
 	}
 }
 
-// TestCacheRemovedBigSidecar: a sidecar that is opened per request and has
-// gone is never sent; the file itself is, at once.
-func TestCacheRemovedBigSidecar(t *testing.T) {
+// A sidecar that is opened per request and has gone is never sent; the file
+// itself is, at once.
+func TestCacheNeverSendsABigSidecarThatHasGone(t *testing.T) {
 	big := strings.Repeat("z", maxBodyBytes+1)
 	root := writeTree(t, map[string]string{"app.js": "plain", "app.js.gz": big})
 	s := newStatic(t, Options{Root: root})
@@ -387,9 +387,9 @@ func TestCacheRemovedBigSidecar(t *testing.T) {
 	}
 }
 
-// TestCacheBounded: the cache never holds more entries or bytes than its
-// limits, however many files are asked for.
-func TestCacheBounded(t *testing.T) {
+// The cache never holds more entries or bytes than its limits, however many
+// files are asked for.
+func TestCacheStaysWithinItsEntryAndByteLimits(t *testing.T) {
 	files := map[string]string{}
 	for i := range 40 {
 		files["f"+strconv.Itoa(i)] = strings.Repeat("x", 1000)
@@ -430,8 +430,8 @@ func TestCacheEvictsLeastRecentlyValidated(t *testing.T) {
 	}
 }
 
-// TestFileHandlerCache: the path map's File is cached like a root's files.
-func TestFileHandlerCache(t *testing.T) {
+// The path map's File is cached like a root's files.
+func TestMappedFileIsCachedLikeARootsFiles(t *testing.T) {
 	root := writeTree(t, map[string]string{"page.html": "v1"})
 	p := filepath.Join(root, "page.html")
 	h := File(p).(*fileHandler)
@@ -454,12 +454,12 @@ func TestFileHandlerCache(t *testing.T) {
 	}
 }
 
-// TestConcurrentServing runs requests while a sidecar comes and goes (by
-// rename, as deployments should replace files) and the clock runs twenty
-// times fast, so entries are revalidated and replaced under load: for the
-// race detector, and for the invariant that the declared length is what is
-// written.
-func TestConcurrentServing(t *testing.T) {
+// TestConcurrentRequestsGetWhatTheyDeclareWhileSidecarsChange runs requests
+// while a sidecar comes and goes (by rename, as deployments should replace
+// files) and the clock runs twenty times fast, so entries are revalidated
+// and replaced under load: for the race detector, and for the invariant that
+// the declared length is what is written.
+func TestConcurrentRequestsGetWhatTheyDeclareWhileSidecarsChange(t *testing.T) {
 	for _, big := range []bool{false, true} {
 		t.Run("big="+strconv.FormatBool(big), func(t *testing.T) {
 			gzBody := "GZ"

@@ -37,10 +37,11 @@ func listingSite(t *testing.T) string {
 	return root
 }
 
-// TestListing: valid, phone-friendly HTML5; directories first; names escaped
-// in the text and percent-encoded in links; sizes, ISO dates and a parent
-// link; nothing listed that would not be served.
-func TestListing(t *testing.T) {
+// A listing is valid, phone-friendly HTML5 with directories first, names
+// escaped in the text and percent-encoded in links, sizes, ISO dates and a
+// parent link; a file name must not inject markup, and a listing must not
+// reveal what would not be served.
+func TestListingIsEscapedHTMLOfOnlyWhatWouldBeServed(t *testing.T) {
 	root := listingSite(t)
 	s := newStatic(t, Options{Root: root, Listing: true})
 	rec, err := do(t, s, "GET", "/list/")
@@ -96,9 +97,9 @@ func TestListing(t *testing.T) {
 	}
 }
 
-// TestListingSort: directories always first, then ?sort=name (A to Z),
-// size (largest first) or time (newest first).
-func TestListingSort(t *testing.T) {
+// Directories always first, then ?sort=name (A to Z), size (largest first)
+// or time (newest first).
+func TestListingPutsDirectoriesFirstThenSortsByTheQuery(t *testing.T) {
 	root := listingSite(t)
 	s := newStatic(t, Options{Root: root, Listing: true})
 	tests := []struct {
@@ -134,7 +135,7 @@ func TestListingSort(t *testing.T) {
 	}
 }
 
-func TestListingRootAndTitle(t *testing.T) {
+func TestListingAtTheRootHasNoParentAndListsTheDotNamesServed(t *testing.T) {
 	root := listingSite(t)
 	s := newStatic(t, Options{Root: root, Listing: true})
 	rec, _ := do(t, s, "GET", "/")
@@ -156,7 +157,7 @@ func TestListingRootAndTitle(t *testing.T) {
 	}
 }
 
-func TestHumanSize(t *testing.T) {
+func TestListingSizesUseBinaryUnitsWithOneDecimal(t *testing.T) {
 	tests := []struct {
 		n    int64
 		want string
