@@ -10,24 +10,19 @@ import (
 
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/handlertest"
+	"github.com/moreweb/moreweb/internal/testkit"
 	"github.com/moreweb/moreweb/parser"
 )
 
-func writeFile(t *testing.T, dir, name, text string) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func loadPages(t *testing.T) Pages {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testkit.Tree(t, map[string]string{
+		"404.html": "<h1>custom not found</h1>",
+		"500.html": "<h1>custom oops</h1>",
+	})
 	p, err := Load(map[int]string{
-		404: writeFile(t, dir, "404.html", "<h1>custom not found</h1>"),
-		500: writeFile(t, dir, "500.html", "<h1>custom oops</h1>"),
+		404: filepath.Join(dir, "404.html"),
+		500: filepath.Join(dir, "500.html"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -206,11 +201,11 @@ func TestErrorsWriteWithoutRequest(t *testing.T) {
 // SPEC "The config file": a missing error page is reported, naming every
 // file that failed.
 func TestLoadReportsEveryMissingFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.Tree(t, map[string]string{"403.html": "x"})
 	_, err := Load(map[int]string{
 		404: filepath.Join(dir, "no-404.html"),
 		500: filepath.Join(dir, "no-500.html"),
-		403: writeFile(t, dir, "403.html", "x"),
+		403: filepath.Join(dir, "403.html"),
 	})
 	if err == nil || !strings.Contains(err.Error(), "no-404.html") || !strings.Contains(err.Error(), "no-500.html") {
 		t.Errorf("err %v, want both missing files named", err)
@@ -219,13 +214,14 @@ func TestLoadReportsEveryMissingFile(t *testing.T) {
 
 // The page is read once: serving it does not touch the disk again.
 func TestPagesReadOnce(t *testing.T) {
-	dir := t.TempDir()
-	path := writeFile(t, dir, "404.html", "first")
+	path := filepath.Join(testkit.Tree(t, map[string]string{"404.html": "first"}), "404.html")
 	p, err := Load(map[int]string{404: path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(path)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
 	w := handlertest.NewRecorder()
 	p.Write(w, nil, 404)
 	if w.Body.String() != "first" {

@@ -3,7 +3,6 @@ package tmpl
 import (
 	"errors"
 	"html/template"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,16 +10,18 @@ import (
 
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/handlertest"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // parseFile parses a template from a real file, as the config does.
 func parseFile(t *testing.T, text string) *template.Template {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "page.html")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	dir := testkit.Tree(t, map[string]string{"page.html": text})
+	tp, err := template.ParseFiles(filepath.Join(dir, "page.html"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return template.Must(template.ParseFiles(path))
+	return tp
 }
 
 const dataPage = `size={{.Query.Get "size"}} path={{.Path}} host={{.Host}} method={{.Method}} ua={{.Header.Get "user-agent"}} all={{index .Query "x"}}`
