@@ -113,14 +113,14 @@ func editFile(t *testing.T, path, old, new string) string {
 	return before
 }
 
-func TestCLIVersion(t *testing.T) {
+func TestCLIVersionFlagPrintsTheVersion(t *testing.T) {
 	out, err := exec.Command(binary, "-version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "moreweb ") {
 		t.Fatalf("%q %v", out, err)
 	}
 }
 
-func TestCLICheckOK(t *testing.T) {
+func TestCLICheckSaysOKForAValidConfig(t *testing.T) {
 	conf := testkit.WriteSite(t, t.TempDir(), "127.0.0.1:1", "hi")
 	out, err := exec.Command(binary, "-t", "-c", conf).Output()
 	if err != nil || strings.TrimSpace(string(out)) != "configuration ok" {
