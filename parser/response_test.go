@@ -175,7 +175,7 @@ func TestDateIsAnIMFFixdateInGMTReusedWithinTheSecond_RFC9110_5_6_7(t *testing.T
 	}
 }
 
-func TestNoBodyFor1xx204304OrHEADAndNoLengthFor1xx204304_RFC9110_6_4_1(t *testing.T) {
+func TestHEADHasALengthButNoBodyAnd1xx204304HaveNeither_RFC9110_6_4_1(t *testing.T) {
 	tests := []struct {
 		method       string
 		status       int

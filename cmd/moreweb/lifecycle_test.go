@@ -226,10 +226,11 @@ func TestLifecycleShutdownTimeoutCutsAndExitsNonZero(t *testing.T) {
 	}
 }
 
-// TestLifecycleLogrotateCreateMode follows logrotate's default `create`
-// mode: rename the log, create an empty one in its place, send SIGUSR1.
-// New entries go to the new file, none to the renamed one.
-func TestLifecycleLogrotateCreateMode(t *testing.T) {
+// TestLifecycleLogrotateCreateModeSendsNewEntriesToTheNewFile follows
+// logrotate's default `create` mode: rename the log, create an empty one in
+// its place, send SIGUSR1. New entries go to the new file, none to the
+// renamed one.
+func TestLifecycleLogrotateCreateModeSendsNewEntriesToTheNewFile(t *testing.T) {
 	addr := testkit.FreeAddr(t)
 	dir, conf := lifecycleSite(t, addr, 1, `access_log = "access.log"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
