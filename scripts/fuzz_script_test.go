@@ -2,6 +2,8 @@
 package scripts
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,7 +68,11 @@ func runFuzzScript(t *testing.T, fuzz string, replayStatus string) (int, string,
 		}
 		code = ee.ExitCode()
 	}
-	replays, _ := os.ReadFile(filepath.Join(pkg, "replays"))
+	// No replays file means the script never replayed the corpus.
+	replays, err := os.ReadFile(filepath.Join(pkg, "replays"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	return code, string(out), strings.Count(string(replays), "\n")
 }
 
