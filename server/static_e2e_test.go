@@ -50,11 +50,8 @@ listing = true
 // in-process and returns its address.
 func startStaticSite(t *testing.T, dir string) string {
 	t.Helper()
-	conf := filepath.Join(dir, "site.toml")
-	if err := os.WriteFile(conf, []byte(staticConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return serveConfigFile(t, conf)
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": staticConfig})
+	return serveConfigFile(t, filepath.Join(dir, "site.toml"))
 }
 
 // keepAlive is one client connection on which requests go one after the
