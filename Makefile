@@ -18,7 +18,7 @@ attack:
 	go test -race ./attack/
 
 soak:
-	go test -race ./attack/ -run 'TestSoak$$' -soak=$(SOAK) -v -timeout 0
+	go test -race ./attack/ -run 'TestSoakLeavesNoGoroutineDescriptorOrSocketBehind$$' -soak=$(SOAK) -v -timeout 0
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

@@ -35,7 +35,7 @@ var sizeAbuseTests = []struct {
 	{"long Host", "GET / HTTP/1.1\r\nHost: " + strings.Repeat("a", 17000) + ".example.com\r\n\r\n", []int{400, 431}},
 }
 
-func TestSizeAbuse(t *testing.T) {
+func TestOversizedHeadsAreRefusedWithTheRFCsStatusAndClosed(t *testing.T) {
 	s := startSite(t, nil, nil)
 	t.Run("heads", func(t *testing.T) {
 		for _, tt := range sizeAbuseTests {
@@ -55,9 +55,9 @@ func TestSizeAbuse(t *testing.T) {
 	s.healthy(t)
 }
 
-// TestSizeAbuseHeadJustUnderLimitIsServed pins the limit from the other
-// side: a head one byte under max_header_bytes is served.
-func TestSizeAbuseHeadJustUnderLimitIsServed(t *testing.T) {
+// The oversized heads above show the limit refuses; this one, a byte under
+// max_header_bytes, shows it refuses nothing it should serve.
+func TestHeadOneByteUnderMaxHeaderBytesIsServed(t *testing.T) {
 	s := startSite(t, nil, nil)
 	base := reqHead + "Connection: close\r\nX-Pad: \r\n\r\n"
 	raw := strings.Replace(base, "X-Pad: ", "X-Pad: "+strings.Repeat("p", 16383-len(base)), 1)
@@ -85,7 +85,7 @@ var bodyAbuseTests = []struct {
 	{"zero-length chunks forever", reqHead + "Transfer-Encoding: chunked\r\n\r\n" + strings.Repeat("00\r\n", 20000)},
 }
 
-func TestBodyAbuse(t *testing.T) {
+func TestEndlessBodiesAndFramingLinesCloseTheConnection(t *testing.T) {
 	s := startSite(t, nil, nil)
 	t.Run("bodies", func(t *testing.T) {
 		for _, tt := range bodyAbuseTests {
@@ -99,9 +99,10 @@ func TestBodyAbuse(t *testing.T) {
 	s.healthy(t)
 }
 
-// TestPipelineFlood sends 500 requests in one write: all are answered, in
-// order, and the server reads them at its own pace.
-func TestPipelineFlood(t *testing.T) {
+// TestFloodOfPipelinedRequestsIsAnsweredInOrder sends 500 requests in one
+// write: all are answered, in order, and the server reads them at its own
+// pace.
+func TestFloodOfPipelinedRequestsIsAnsweredInOrder(t *testing.T) {
 	s := startSite(t, nil, nil)
 	const n = 500
 	var b strings.Builder
@@ -122,9 +123,9 @@ func TestPipelineFlood(t *testing.T) {
 	s.healthy(t)
 }
 
-// TestRangeAmplification asks for many overlapping ranges: the answer is
-// never larger than the file plus the multipart framing.
-func TestRangeAmplification(t *testing.T) {
+// TestManyRangesNeverAnswerMoreThanTheFile asks for many overlapping ranges:
+// the answer is never larger than the file plus the multipart framing.
+func TestManyRangesNeverAnswerMoreThanTheFile(t *testing.T) {
 	s := startSite(t, nil, map[string]string{"root/data.txt": strings.Repeat("0123456789", 1000)})
 	for name, ranges := range map[string]string{
 		"same range 16 times":  strings.TrimSuffix(strings.Repeat("0-9999,", 16), ","),
@@ -174,7 +175,7 @@ var fuzzCrashers = []struct {
 	{"Range with blank If-Range", "Range: bytes=0-1\r\nIf-Range:  \t", 200},
 }
 
-func TestFuzzCrashers(t *testing.T) {
+func TestRequestsThatOncePanickedAreAnsweredNormally(t *testing.T) {
 	s := startSite(t, nil, nil)
 	for _, tt := range fuzzCrashers {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,12 +32,13 @@ type slowConn struct {
 	got       []byte
 }
 
-// TestSlowloris holds hundreds of connections that trickle their heads or
-// send nothing, while a normal client keeps asking. Every normal request
-// is answered within a second; every slow connection is closed within
-// read_header_timeout of its first byte, however steadily it trickles; and
-// afterwards no server-side socket is left open.
-func TestSlowloris(t *testing.T) {
+// TestSlowlorisIsCutAtTheHeaderTimeoutWhileOthersAreServed holds hundreds of
+// connections that trickle their heads or send nothing, while a normal
+// client keeps asking. Every normal request is answered within a second;
+// every slow connection is closed within read_header_timeout of its first
+// byte, however steadily it trickles; and afterwards no server-side socket
+// is left open.
+func TestSlowlorisIsCutAtTheHeaderTimeoutWhileOthersAreServed(t *testing.T) {
 	s := startSite(t, shortTimeouts(nil), nil)
 	const (
 		headerTricklers = 120 // a header line every 250ms, forever
@@ -205,9 +206,9 @@ func TestHeaderTimeoutCountsFromFirstByte(t *testing.T) {
 	})
 }
 
-// TestIdleTimeout: a keep-alive connection is closed idle_timeout after
-// its last response, silently; one that asks again before that is served.
-func TestIdleTimeout(t *testing.T) {
+// A keep-alive connection is closed idle_timeout after its last response,
+// silently; one that asks again before that is served.
+func TestIdleKeepAliveConnectionIsClosedSilentlyAfterIdleTimeout(t *testing.T) {
 	t.Parallel()
 	s := startSite(t, shortTimeouts(nil), nil) // idle_timeout = 2s
 	nc := s.dial(t)
@@ -266,10 +267,10 @@ func (s *server) socketState(t testing.TB, clientPort int) int {
 	return state
 }
 
-// TestClientThatNeverReads asks for a large file and reads nothing: the
-// server gives up write_timeout after the last byte moved, closes its
-// side, and serves others all along.
-func TestClientThatNeverReads(t *testing.T) {
+// TestClientThatNeverReadsIsCutAfterWriteTimeout asks for a large file and
+// reads nothing: the server gives up write_timeout after the last byte
+// moved, closes its side, and serves others all along.
+func TestClientThatNeverReadsIsCutAfterWriteTimeout(t *testing.T) {
 	t.Parallel()
 	s := startSite(t, shortTimeouts(map[string]string{"write_timeout": `"1s"`}), nil)
 	s.bigFile(t, "big.bin", 64<<20)
@@ -386,10 +387,10 @@ func TestSteadyReaderIsNotCut(t *testing.T) {
 	}
 }
 
-// TestMaxConnections: at max_connections new connections wait in the
-// kernel's backlog (they connect, but are not read) and are served as soon
-// as a slot frees; the header timeout frees the slots slowloris holds.
-func TestMaxConnections(t *testing.T) {
+// At max_connections new connections wait in the kernel's backlog (they
+// connect, but are not read) and are served as soon as a slot frees; the
+// header timeout frees the slots slowloris holds.
+func TestConnectionsOverMaxConnectionsWaitAndAreServedWhenASlotFrees(t *testing.T) {
 	t.Parallel()
 	s := startSite(t, shortTimeouts(map[string]string{"max_connections": "3", "idle_timeout": `"10s"`}), nil)
 	var held []net.Conn

@@ -150,7 +150,7 @@ var smugglingTests = []struct {
 	{"pipelined after Connection: close", reqHead + "Connection: close\r\n\r\n" + smug, cut},
 }
 
-func TestSmuggling(t *testing.T) {
+func TestSmugglingShapesAreRefusedOrFramedNeverAnswered(t *testing.T) {
 	s := startSite(t, nil, nil)
 	t.Run("shapes", func(t *testing.T) {
 		for _, tt := range smugglingTests {

@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-var soakFor = flag.Duration("soak", 0, "run TestSoak for this long (default: 20000 connections, at most 10s)")
+var soakFor = flag.Duration("soak", 0, "run TestSoakLeavesNoGoroutineDescriptorOrSocketBehind for this long (default: 20000 connections, at most 10s)")
 
 // soakKinds are the connection shapes of the soak, played in turn: polite
 // ones, malformed ones, and clients that vanish at awkward moments.
@@ -148,11 +148,12 @@ func soak(t testing.TB, s *server, n int64, until time.Time) int64 {
 	return min(next.Load()-1, n)
 }
 
-// TestSoak opens and closes tens of thousands of connections, a tenth of
-// them malformed and more that vanish mid-request, then checks that the
-// server's goroutines, open descriptors and heap come back to where they
-// were, and that no server-side socket is left open.
-func TestSoak(t *testing.T) {
+// TestSoakLeavesNoGoroutineDescriptorOrSocketBehind opens and closes tens of
+// thousands of connections, a tenth of them malformed and more that vanish
+// mid-request, then checks that the server's goroutines, open descriptors
+// and heap come back to where they were, and that no server-side socket is
+// left open.
+func TestSoakLeavesNoGoroutineDescriptorOrSocketBehind(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test in -short mode")
 	}
@@ -196,11 +197,11 @@ func TestSoak(t *testing.T) {
 	s.healthy(t)
 }
 
-// TestIdleConnectionMemory: an idle keep-alive connection holds neither a
-// read nor a write buffer, so a thousand of them cost little. The bound is
-// well under one read buffer (max_header_bytes plus room for a trailer):
-// a connection that kept its buffers while idle would fail it.
-func TestIdleConnectionMemory(t *testing.T) {
+// An idle keep-alive connection holds neither a read nor a write buffer, so
+// a thousand of them cost little. The bound is well under one read buffer
+// (max_header_bytes plus room for a trailer): a connection that kept its
+// buffers while idle would fail it.
+func TestIdleConnectionHoldsNoBuffers(t *testing.T) {
 	s := startSite(t, map[string]string{"access_log": `"off"`, "log_level": `"info"`}, nil)
 	const n = 1000
 	conns := make([]net.Conn, 0, n)

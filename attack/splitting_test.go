@@ -46,7 +46,7 @@ var splittingTargets = []string{
 // headerLine is a response header line as RFC 9110 allows it.
 var headerLine = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*$`)
 
-func TestResponseSplitting(t *testing.T) {
+func TestClientBytesNeverSplitTheResponseOrInjectMarkup(t *testing.T) {
 	s := startSite(t, nil, nil)
 	for _, target := range splittingTargets {
 		for _, withHeader := range []bool{false, true} {

@@ -99,7 +99,7 @@ func traversalRequests() map[string]string {
 	return reqs
 }
 
-func TestPathTraversal(t *testing.T) {
+func TestPathTraversalNeverReachesOutsideTheRoot(t *testing.T) {
 	s := startSite(t, nil, nil)
 	t.Run("requests", func(t *testing.T) {
 		for name, raw := range traversalRequests() {

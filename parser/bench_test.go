@@ -97,7 +97,8 @@ func TestBenchRequestsAreWhatTheySay(t *testing.T) {
 }
 
 // TestParseHeadBrowserZeroAllocs: parsing a browser's request into the
-// connection's reused Request allocates nothing (issue 2, point 8).
+// connection's reused Request allocates nothing, since it runs for every
+// request.
 func TestParseHeadBrowserZeroAllocs(t *testing.T) {
 	for _, br := range benchRequests {
 		buf := []byte(br.raw)
@@ -147,8 +148,8 @@ func TestReaderSteadyStateZeroAllocs(t *testing.T) {
 }
 
 // TestReaderBufferPoolZeroAllocs: a connection takes its buffer from the
-// pool and gives it back without allocating (issue 2, point 8: buffers
-// pooled between connections).
+// pool and gives it back without allocating, so that buffers are shared
+// between connections rather than made for each.
 func TestReaderBufferPoolZeroAllocs(t *testing.T) {
 	src := &resetReader{}
 	rd := NewReader(src, Limits{})

@@ -67,10 +67,11 @@ func pipelineBytes() string {
 	return b.String()
 }
 
-// TestPipelineBodyBoundaries reads the pipeline through one Reader with
-// reads of several sizes (small ones go through the buffer, large ones
-// straight from the connection) and checks each request and body.
-func TestPipelineBodyBoundaries(t *testing.T) {
+// TestPipelinedRequestsStartWhereThePreviousBodyEnds_RFC9112_6_3 reads the
+// pipeline through one Reader with reads of several sizes (small ones go
+// through the buffer, large ones straight from the connection) and checks
+// each request and body.
+func TestPipelinedRequestsStartWhereThePreviousBodyEnds_RFC9112_6_3(t *testing.T) {
 	raw := pipelineBytes()
 	for _, feed := range feeds {
 		for _, readSize := range []int{1, 7, 512, 64 << 10} {
@@ -109,10 +110,10 @@ func TestPipelineBodyBoundaries(t *testing.T) {
 	}
 }
 
-// TestPipelineDrainUnreadBodies: a handler that reads no body, or part of
-// one, is followed by Drain, and the next request still parses from the
-// right byte (issue 2, point 3).
-func TestPipelineDrainUnreadBodies(t *testing.T) {
+// A handler that reads no body, or part of one, is followed by Drain, and
+// the next request still parses from the right byte: a body left unread
+// must never be taken for the next request.
+func TestDrainingAnUnreadBodyLeavesTheNextRequestAtItsFirstByte(t *testing.T) {
 	raw := pipelineBytes()
 	for _, feed := range feeds {
 		for _, readFirst := range []int{0, 1, 3} {
@@ -149,7 +150,7 @@ func TestPipelineDrainUnreadBodies(t *testing.T) {
 	}
 }
 
-func TestDrainLimit(t *testing.T) {
+func TestDrainSucceedsOnlyForAWholeBodyWithinItsLimit(t *testing.T) {
 	tests := []struct {
 		name  string
 		raw   string
@@ -201,10 +202,10 @@ func continueTo(w io.Writer) func() error {
 	}
 }
 
-// TestExpectContinue: "100 Continue" goes to Body.Continue on the first
-// read of a body the client holds back, once, and never when the body is
-// not read (RFC 9110 §10.1.1).
-func TestExpectContinue(t *testing.T) {
+// "100 Continue" goes to Body.Continue on the first read of a body the
+// client holds back, once, and never when the body is not read (RFC 9110
+// §10.1.1).
+func TestContinueIsSentOnceOnTheFirstReadOfAHeldBackBody_RFC9110_10_1_1(t *testing.T) {
 	const cont = "HTTP/1.1 100 Continue\r\n\r\n"
 	expecting := "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
 	expectingChunked := "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
@@ -359,9 +360,10 @@ func TestTrailerNeverFrames(t *testing.T) {
 	}
 }
 
-// TestReaderLifecycle: Buffered, Release, Reset and WaitForData, the calls
-// the connection loop makes between requests.
-func TestReaderLifecycle(t *testing.T) {
+// Buffered, Release, Reset and WaitForData are the calls the connection
+// loop makes between requests: a pipelined request must survive Release,
+// while an idle connection must not keep its buffer.
+func TestReaderKeepsPipelinedBytesAcrossReleaseAndDropsAnIdleBuffer(t *testing.T) {
 	two := "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n"
 	rd := NewReader(&source{s: two, eof: true}, Limits{})
 	if err := rd.WaitForData(); err != nil {

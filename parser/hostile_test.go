@@ -252,10 +252,9 @@ var hostileTests = []hostileTest{
 	{name: "RFC9112-6.2/Content-Length-body-truncated", raw: "POST / HTTP/1.1\r\n" + host + "Content-Length: 10\r\n\r\nhello", status: 400, err: errBodyTruncated, inBody: true, eof: true},
 }
 
-// TestParseHeadHostile: every head refusal comes from ParseHead as soon as
-// the bytes that show it are there, as a *Error with the status the RFC
-// names.
-func TestParseHeadHostile(t *testing.T) {
+// Every head refusal comes from ParseHead as soon as the bytes that show it
+// are there, as a *Error with the status the RFC names.
+func TestParseHeadRefusesEveryHostileHeadWithTheRFCsStatus(t *testing.T) {
 	var r Request
 	for _, tt := range hostileTests {
 		if tt.inBody {
@@ -269,11 +268,11 @@ func TestParseHeadHostile(t *testing.T) {
 	}
 }
 
-// TestReaderHostile feeds every hostile request to a Reader whole and one
-// byte at a time. The status must not depend on how the bytes arrived, and
-// a refusal must not wait for bytes the client has not sent: the source
-// reports errBlocked once it is empty.
-func TestReaderHostile(t *testing.T) {
+// TestReaderRefusesEveryHostileRequestAlikeHoweverItsBytesArrive feeds every
+// hostile request to a Reader whole and one byte at a time. The status must
+// not depend on how the bytes arrived, and a refusal must not wait for bytes
+// the client has not sent: the source reports errBlocked once it is empty.
+func TestReaderRefusesEveryHostileRequestAlikeHoweverItsBytesArrive(t *testing.T) {
 	for _, feed := range feeds {
 		for _, tt := range hostileTests {
 			t.Run(feed.name+"/"+tt.name, func(t *testing.T) {
@@ -323,7 +322,7 @@ func TestBodyErrorIsSticky(t *testing.T) {
 
 // allErrors is every refusal the package can make. Reasons are fixed text,
 // so a returned *Error must be one of these values: no client byte can
-// reach the log or the wire through it (issue 2, point 6).
+// reach the log or the wire through it.
 var allErrors = []*Error{
 	errRequestLine, errMethod, errTargetByte, errTargetForm, errAbsoluteTarget,
 	errPercent, errNULInPath, errVersion, errVersionSupported, errBareCR,
@@ -364,7 +363,7 @@ func checkFixedError(t *testing.T, err error) {
 	t.Errorf("%v is not one of the package's fixed refusals", err)
 }
 
-func TestErrorText(t *testing.T) {
+func TestEveryRefusalReadsAsAnErrorStatusAndItsReason(t *testing.T) {
 	if got := errTargetTooLong.Error(); got != "414 request-target too long" {
 		t.Errorf("Error() = %q", got)
 	}
@@ -375,11 +374,10 @@ func TestErrorText(t *testing.T) {
 	}
 }
 
-// TestParseHeadTinyLimits: ParseHead takes its limits as given (the Reader
-// fills unset ones from DefaultLimits); even zero or tiny ones refuse with a
-// status rather than panic, also when leading empty lines already exceed
-// them.
-func TestParseHeadTinyLimits(t *testing.T) {
+// ParseHead takes its limits as given (the Reader fills unset ones from
+// DefaultLimits); even zero or tiny ones refuse with a status rather than
+// panic, also when leading empty lines already exceed them.
+func TestParseHeadRefusesRatherThanPanicsUnderTinyLimits(t *testing.T) {
 	var r Request
 	for _, raw := range []string{"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "\r", ""} {
 		for n := 0; n <= len(raw); n++ {

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-func TestAppendStatusLine(t *testing.T) {
+func TestStatusLineCarriesTheReasonPhraseOrAnEmptyOne_RFC9112_4(t *testing.T) {
 	tests := []struct {
 		status int
 		want   string
@@ -44,7 +44,7 @@ func TestAppendStatusLine(t *testing.T) {
 	}
 }
 
-func TestCanonicalName(t *testing.T) {
+func TestCanonicalNameCapitalisesEachWordOrUsesTheCustomarySpelling(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"content-type", "Content-Type"},
 		{"CONTENT-TYPE", "Content-Type"},
@@ -73,7 +73,7 @@ func TestCanonicalName(t *testing.T) {
 	}
 }
 
-func TestResponseHeaderSetAddGetDel(t *testing.T) {
+func TestResponseHeaderSetReplacesAddAppendsAndLookupsIgnoreCase(t *testing.T) {
 	var h ResponseHeader
 	h.Set("content-type", "text/plain")
 	h.Add("Set-Cookie", "a=1")
@@ -151,7 +151,7 @@ func TestAppendHeadersRefusesSplitting(t *testing.T) {
 	}
 }
 
-func TestAppendDate(t *testing.T) {
+func TestDateIsAnIMFFixdateInGMTReusedWithinTheSecond_RFC9110_5_6_7(t *testing.T) {
 	at := time.Date(2024, time.February, 29, 23, 59, 58, 0, time.FixedZone("X", 3*3600))
 	got := string(AppendDate(nil, at))
 	if want := "Date: Thu, 29 Feb 2024 20:59:58 GMT\r\n"; got != want {
@@ -175,7 +175,7 @@ func TestAppendDate(t *testing.T) {
 	}
 }
 
-func TestBodyAndLengthAllowed(t *testing.T) {
+func TestHEADHasALengthButNoBodyAnd1xx204304HaveNeither_RFC9110_6_4_1(t *testing.T) {
 	tests := []struct {
 		method       string
 		status       int
@@ -202,7 +202,7 @@ func TestBodyAndLengthAllowed(t *testing.T) {
 	}
 }
 
-func TestFramingHelpers(t *testing.T) {
+func TestChunkedBodyWrittenByTheFramingHelpersReadsBack(t *testing.T) {
 	if got := string(AppendContentLength(nil, 1234)); got != "Content-Length: 1234\r\n" {
 		t.Errorf("AppendContentLength = %q", got)
 	}

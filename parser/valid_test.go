@@ -584,9 +584,10 @@ var validTests = []validTest{
 	},
 }
 
-// TestParseHeadValid parses every valid head with ParseHead into one reused
-// Request, so that leftovers of a previous request would show.
-func TestParseHeadValid(t *testing.T) {
+// TestParseHeadGivesEveryValidHeadItsFieldsWithNothingLeftOver parses every
+// valid head with ParseHead into one reused Request, so that leftovers of a
+// previous request would show.
+func TestParseHeadGivesEveryValidHeadItsFieldsWithNothingLeftOver(t *testing.T) {
 	var r Request
 	for _, tt := range validTests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -620,11 +621,11 @@ func TestParseHeadNeedsMoreOnEveryPrefix(t *testing.T) {
 	}
 }
 
-// TestReaderValid reads every valid request through a Reader, whole and one
-// byte per Read, and requires the same fields as ParseHead, the body, the
-// trailer fields, and a clean io.EOF after it: nothing left over, nothing
-// read too far.
-func TestReaderValid(t *testing.T) {
+// TestReaderReadsEveryValidRequestHoweverSplitAndNoFurther reads every valid
+// request through a Reader, whole and one byte per Read, and requires the
+// same fields as ParseHead, the body, the trailer fields, and a clean io.EOF
+// after it: nothing left over, nothing read too far.
+func TestReaderReadsEveryValidRequestHoweverSplitAndNoFurther(t *testing.T) {
 	for _, feed := range feeds {
 		for _, tt := range validTests {
 			t.Run(feed.name+"/"+tt.name, func(t *testing.T) {
@@ -730,7 +731,7 @@ func TestHeaderLookupIgnoresCase(t *testing.T) {
 }
 
 // TestReadRequestBeforeBodyEndRefused: a body left unread must not be parsed
-// as the next request (RFC 9112 §6.3, point 3 of the issue).
+// as the next request (RFC 9112 §6.3).
 func TestReadRequestBeforeBodyEndRefused(t *testing.T) {
 	raw := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 39\r\n\r\n" +
 		"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n\r\n"

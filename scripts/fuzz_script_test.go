@@ -2,11 +2,15 @@
 package scripts
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // fakeGo stands in for the go command: one package, whose directory is
@@ -50,10 +54,7 @@ func runFuzzScript(t *testing.T, fuzz string, replayStatus string) (int, string,
 	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(fakeGo), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pkg := t.TempDir()
-	if err := os.WriteFile(filepath.Join(pkg, "x_test.go"), []byte("package x\n\nfunc FuzzX(f *testing.F) {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pkg := testkit.Tree(t, map[string]string{"x_test.go": "package x\n\nfunc FuzzX(f *testing.F) {}\n"})
 	cmd := exec.Command("bash", "fuzz.sh", "10s")
 	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"FAKE_DIR="+pkg, "FAKE_FUZZ="+fuzz, "FAKE_REPLAY="+replayStatus)
@@ -66,7 +67,11 @@ func runFuzzScript(t *testing.T, fuzz string, replayStatus string) (int, string,
 		}
 		code = ee.ExitCode()
 	}
-	replays, _ := os.ReadFile(filepath.Join(pkg, "replays"))
+	// No replays file means the script never replayed the corpus.
+	replays, err := os.ReadFile(filepath.Join(pkg, "replays"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	return code, string(out), strings.Count(string(replays), "\n")
 }
 

@@ -16,7 +16,7 @@ func TestServedStaticFileDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts need a build without -race")
 	}
-	s := serveSpec(t, twoSites, twoSitesFiles)
+	s := serveSite(t, twoSites, twoSitesFiles)
 	nc, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)

@@ -15,9 +15,9 @@ import (
 // under examples/ validates, starts, and answers 200 for "/" on each of its
 // sites.
 func TestExamplesLoadAndServe(t *testing.T) {
-	files, _ := filepath.Glob("../examples/*.toml")
-	if len(files) == 0 {
-		t.Fatal("no example configs found")
+	files, err := filepath.Glob("../examples/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs found (%v)", err)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {

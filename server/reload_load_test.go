@@ -18,16 +18,16 @@ import (
 	"github.com/moreweb/moreweb/internal/testkit"
 )
 
-// TestReloadUnderLoad is issue 5's acceptance test. Clients keep sending
-// requests, on keep-alive connections and on a new connection each, while
-// the config is rewritten 50 times, alternating between two valid versions
-// and saved by rename, by truncate-and-write and by a ConfigMap symlink
-// swap in turn, with broken versions (syntax, unknown key, missing root,
-// bad template, empty file, a port that cannot be bound) in between. No
-// request may fail, no connection may be refused or cut, every answer must
-// come from one of the two versions, and after the last write the last
+// Hot reload is only worth having if no client notices it. Clients keep
+// sending requests, on keep-alive connections and on a new connection each,
+// while the config is rewritten 50 times, alternating between two valid
+// versions and saved by rename, by truncate-and-write and by a ConfigMap
+// symlink swap in turn, with broken versions (syntax, unknown key, missing
+// root, bad template, empty file, a port that cannot be bound) in between.
+// No request may fail, no connection may be refused or cut, every answer
+// must come from one of the two versions, and after the last write the last
 // valid version must be serving.
-func TestReloadUnderLoad(t *testing.T) {
+func TestReloadUnderLoadFailsNoRequestAndEndsOnTheLastValidVersion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the reload load test takes ~15 s")
 	}

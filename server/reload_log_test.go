@@ -225,7 +225,9 @@ func TestReloadSwitchesLogsLive(t *testing.T) {
 	a.Reload("test")
 	testkit.Get(t, web, "a.test", "/two")
 	testkit.WaitForLine(t, second, `"GET /two HTTP/1.1" 404`)
-	if data, _ := os.ReadFile(first); strings.Contains(string(data), "/two") {
+	if data, err := os.ReadFile(first); err != nil {
+		t.Fatal(err)
+	} else if strings.Contains(string(data), "/two") {
 		t.Errorf("a request after the switch went to the old access log")
 	}
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")

@@ -21,7 +21,10 @@ func TestSaveBeforeTheWatcherIsArmedIsApplied(t *testing.T) {
 	dir, addr := t.TempDir(), testkit.FreeAddr(t)
 	conf := testkit.WriteSite(t, dir, addr, "old")
 	testkit.WriteTree(t, dir, map[string]string{"new/index.html": "new"})
-	data, _ := os.ReadFile(conf)
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cfg, err := config.Load(conf)
 	if err != nil {

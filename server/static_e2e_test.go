@@ -18,9 +18,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
-// These tests hold handlers/static to issue 4 over real loopback sockets,
+// These tests hold handlers/static to its rules over real loopback sockets,
 // through the whole server: config, routing, the static handler, its cache
 // and the listener's write path (one write for a small body, sendfile for a
 // big one).
@@ -48,22 +50,8 @@ listing = true
 // in-process and returns its address.
 func startStaticSite(t *testing.T, dir string) string {
 	t.Helper()
-	conf := filepath.Join(dir, "site.toml")
-	if err := os.WriteFile(conf, []byte(staticConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return serveConfigFile(t, conf)
-}
-
-func writeSiteFile(t *testing.T, dir, name string, content []byte) {
-	t.Helper()
-	p := filepath.Join(dir, "site", filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": staticConfig})
+	return serveConfigFile(t, filepath.Join(dir, "site.toml"))
 }
 
 // keepAlive is one client connection on which requests go one after the
@@ -111,21 +99,23 @@ func (k *keepAlive) do(method, target string, header ...string) (*http.Response,
 	return resp, body
 }
 
-// TestStaticE2E_RFC9110 runs the rules of issue 4 over one keep-alive
-// connection, twice: with the files just written (read from a descriptor
-// per request, sendfile for the big one) and once they have settled (small
-// ones served from the cache's memory, head and body in one write).
-func TestStaticE2E_RFC9110(t *testing.T) {
+// The static handler's RFC 9110 rules run over one keep-alive connection,
+// twice: with the files just written (read from a descriptor per request,
+// sendfile for the big one) and once they have settled (small ones served
+// from the cache's memory, head and body in one write).
+func TestStaticRulesHoldOverOneKeepAliveConnection_RFC9110(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	big := make([]byte, 200<<10)
 	rand.NewChaCha8([32]byte{7}).Read(big)
-	writeSiteFile(t, dir, "small.txt", []byte("0123456789"))
-	writeSiteFile(t, dir, "app.js", []byte("let plain = 1"))
-	writeSiteFile(t, dir, "app.js.br", []byte("BROTLI"))
-	writeSiteFile(t, dir, "app.js.gz", []byte("GZIP"))
-	writeSiteFile(t, dir, "big.bin", big)
-	writeSiteFile(t, dir, "dir/index.html", []byte("<!doctype html><title>dir</title>"))
+	testkit.WriteTree(t, dir, map[string]string{
+		"site/small.txt":      "0123456789",
+		"site/app.js":         "let plain = 1",
+		"site/app.js.br":      "BROTLI",
+		"site/app.js.gz":      "GZIP",
+		"site/big.bin":        string(big),
+		"site/dir/index.html": "<!doctype html><title>dir</title>",
+	})
 	written := time.Now()
 	addr := startStaticSite(t, dir)
 
@@ -160,7 +150,9 @@ func e2eChange(t *testing.T, k *keepAlive, dir string) {
 			t.Fatal(err)
 		}
 		later = later.Add(time.Minute)
-		os.Chtimes(p, later, later)
+		if err := os.Chtimes(p, later, later); err != nil {
+			t.Fatal(err)
+		}
 		changed := time.Now()
 		for {
 			resp, body := k.do("GET", "/small.txt")
@@ -304,18 +296,18 @@ func multipartBodies(t *testing.T, resp *http.Response, body []byte) []string {
 	}
 }
 
-// TestStaticE2ERangedDownload64MiB downloads a 64 MiB file as a download
-// manager does: seven uneven pieces (one byte, a page, megabytes, a suffix
-// range for the tail) on seven connections at once, each written at its
-// offset, each after the first guarded by If-Range with the ETag, then
-// checks the reassembled file byte for byte against the original.
-func TestStaticE2ERangedDownload64MiB(t *testing.T) {
+// TestParallelRangesReassembleA64MiBDownloadByteForByte downloads a 64 MiB
+// file as a download manager does: seven uneven pieces (one byte, a page,
+// megabytes, a suffix range for the tail) on seven connections at once, each
+// written at its offset, each after the first guarded by If-Range with the
+// ETag, then checks the reassembled file byte for byte against the original.
+func TestParallelRangesReassembleA64MiBDownloadByteForByte(t *testing.T) {
 	t.Parallel()
 	const size = 64 << 20
 	dir := t.TempDir()
 	src := make([]byte, size)
 	rand.NewChaCha8([32]byte{64}).Read(src)
-	writeSiteFile(t, dir, "big.bin", src)
+	testkit.WriteTree(t, dir, map[string]string{"site/big.bin": string(src)})
 	want := sha256.Sum256(src)
 	src = nil
 	addr := startStaticSite(t, dir)
@@ -396,16 +388,15 @@ func fetchPiece(client *http.Client, url, spec, etag string, first, last, size i
 	return nil
 }
 
-// TestStaticE2EBrowserRevalidation is a browser's second visit: the request
-// carries the first response's ETag and Last-Modified (and max-age=0, as a
-// reload does); the answer is 304 with the same validators, Vary and
-// Cache-Control, no body, and the connection goes on. When the file
-// changes, the old ETag gets the new file.
-func TestStaticE2EBrowserRevalidation(t *testing.T) {
+// TestBrowserRevalidationGets304UntilTheFileChanges is a browser's second
+// visit: the request carries the first response's ETag and Last-Modified
+// (and max-age=0, as a reload does); the answer is 304 with the same
+// validators, Vary and Cache-Control, no body, and the connection goes on.
+// When the file changes, the old ETag gets the new file.
+func TestBrowserRevalidationGets304UntilTheFileChanges(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeSiteFile(t, dir, "app.css", []byte("body{color:red}"))
-	writeSiteFile(t, dir, "app.css.br", []byte("BR-red"))
+	testkit.WriteTree(t, dir, map[string]string{"site/app.css": "body{color:red}", "site/app.css.br": "BR-red"})
 	addr := startStaticSite(t, dir)
 	k := dialKeepAlive(t, addr)
 	browser := []string{
@@ -443,7 +434,7 @@ func TestStaticE2EBrowserRevalidation(t *testing.T) {
 
 	// A deployment replaces the files; the browser's next revalidation
 	// gets them, within the cache's revalidation interval (1s).
-	writeSiteFile(t, dir, "app.css.br", []byte("BR-blue!"))
+	testkit.WriteTree(t, dir, map[string]string{"site/app.css.br": "BR-blue!"})
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		again, body := k.do("GET", "/app.css", revalidate...)

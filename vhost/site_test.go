@@ -80,11 +80,11 @@ func serveSite(t *testing.T, tables map[string]*Table, raw string) (*handlertest
 	return w, s.Handler.Serve(w, r)
 }
 
-// SPEC Routing: inside a vhost, in order: redirects, then the path map
-// (exact path), then the static root. SPEC Templates and Errors: templates
-// render with the query, a template that fails answers 500, and the site's
-// error pages serve its errors with the original status.
-func TestSpecRoutingInsideVhost(t *testing.T) {
+// Inside a vhost the handlers answer in order: redirects, then the path map
+// (exact path), then the static root. Along the way templates render with
+// the query, a template that fails answers 500, and the site's error pages
+// serve its errors with the original status.
+func TestInsideAVhostRedirectsBeatThePathMapWhichBeatsTheRoot(t *testing.T) {
 	tables := build(t, siteFiles, siteConfig)
 	tests := []struct {
 		target string
@@ -149,9 +149,10 @@ func checkSiteAnswer(t *testing.T, target string, want response, serve func(stri
 	}
 }
 
-// SPEC "The config file", [vhost.headers]: added to every response of the
-// vhost, redirects and error pages included.
-func TestSpecVhostHeadersOnEveryResponse(t *testing.T) {
+// [vhost.headers] are added to every response of the vhost, redirects and
+// error pages included, since a policy such as Cache-Control or a security
+// header means nothing if an error page escapes it.
+func TestVhostHeadersAreOnEveryResponse(t *testing.T) {
 	tables := build(t, siteFiles, siteConfig)
 	for _, target := range []string{"/", "/about", "/kittens", "/moved", "/missing", "/broken"} {
 		w, _ := serveSite(t, tables, "GET "+target+" HTTP/1.1\nHost: www.example.com\n\n")
@@ -161,9 +162,9 @@ func TestSpecVhostHeadersOnEveryResponse(t *testing.T) {
 	}
 }
 
-// SPEC Errors: a site without its own page for a status gets the built-in
-// page, still with the original status; a 405 keeps its Allow.
-func TestSpecErrorsBuiltinPageInSite(t *testing.T) {
+// A site without its own page for a status gets the built-in page, still
+// with the original status; a 405 keeps its Allow.
+func TestSiteWithoutAPageForAStatusGetsTheBuiltinPage(t *testing.T) {
 	tables := build(t, siteFiles, siteConfig)
 	w, err := serveSite(t, tables, "DELETE /about HTTP/1.1\nHost: example.com\nContent-Length: 0\n\n")
 	if w.Code != 405 || err == nil {
@@ -178,7 +179,7 @@ func TestSpecErrorsBuiltinPageInSite(t *testing.T) {
 }
 
 // A vhost with no root serves its path map and answers 404 for the rest.
-func TestVhostWithoutRoot(t *testing.T) {
+func TestVhostWithoutRootServesItsPathMapAnd404ForTheRest(t *testing.T) {
 	tables := build(t, siteFiles, siteConfig)
 	w, err := serveSite(t, tables, "GET /only HTTP/1.1\nHost: paths.example\n\n")
 	if err != nil || w.Body.String() != "mapped about" {
@@ -190,9 +191,9 @@ func TestVhostWithoutRoot(t *testing.T) {
 	}
 }
 
-// SPEC Logging: the access log names the vhost: its first host, or
-// "default" for a default site without hosts.
-func TestSiteName(t *testing.T) {
+// The access log names the vhost by its first host (or "default" for a
+// default site without hosts), so that aliases log as one site.
+func TestSiteIsNamedByItsFirstHost(t *testing.T) {
 	tables := build(t, siteFiles, siteConfig)
 	if s, _ := tables["web"].Lookup([]byte("www.example.com")); s.Name != "example.com" {
 		t.Errorf("name %q, want example.com", s.Name)
@@ -217,7 +218,7 @@ func TestHeaderNamesAreCanonicalisedWhenTheSiteIsBuilt(t *testing.T) {
 // RFC 9110 §15.5.17: a 416 carries Content-Range "bytes */LEN", also when
 // the error page replaces the body; validators of the file do not describe
 // the page and are dropped.
-func TestRFC9110RangeNotSatisfiableThroughSite(t *testing.T) {
+func TestRangeNotSatisfiableKeepsContentRangeOnTheErrorPage_RFC9110_15_5_17(t *testing.T) {
 	tables := build(t, siteFiles, siteConfig)
 	w, err := serveSite(t, tables, "GET /index.html HTTP/1.1\nHost: example.com\nRange: bytes=1000-\n\n")
 	if w.Code != 416 || err == nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // build writes files (name -> content) and site.toml into a fresh directory,
@@ -21,11 +22,9 @@ func build(t *testing.T, files map[string]string, toml string) map[string]*Table
 // the directory too.
 func buildLogged(t *testing.T, files map[string]string, toml string, log Logger) (map[string]*Table, string) {
 	t.Helper()
-	dir := t.TempDir()
-	writeFiles(t, dir, files)
-	path := filepath.Join(dir, "site.toml")
-	writeFiles(t, dir, map[string]string{"site.toml": toml})
-	cfg, err := config.Load(path)
+	dir := testkit.Tree(t, files)
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": toml})
+	cfg, err := config.Load(filepath.Join(dir, "site.toml"))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -101,11 +100,12 @@ listeners = ["alt"]
 root = "www"
 `
 
-// SPEC Routing: host matching is case-insensitive and ignores the port and a
-// trailing dot; an exact name beats a wildcard; among wildcards the longest
-// suffix wins; *.example.org matches a.example.org and a.b.example.org, not
-// example.org; no match goes to the listener's default.
-func TestSpecRoutingHost(t *testing.T) {
+// Host matching is case-insensitive and ignores the port and a trailing
+// dot, as the Host field allows all three; an exact name beats a wildcard;
+// among wildcards the longest suffix wins; *.example.org matches
+// a.example.org and a.b.example.org, not example.org; no match goes to the
+// listener's default.
+func TestHostRoutesToTheExactNameElseTheLongestWildcardElseTheDefault(t *testing.T) {
 	web := build(t, routingFiles, routingConfig)["web"]
 	tests := []struct{ host, site string }{
 		{"example.com", "example.com"},
@@ -150,11 +150,11 @@ func TestSpecRoutingHost(t *testing.T) {
 	}
 }
 
-// SPEC Routing: with no default on the listener, a host that matches no
-// vhost gets 421 Misdirected Request, which Route reports as false. Each
+// With no default on the listener, a host that matches no vhost gets 421
+// Misdirected Request, which Lookup reports as false. Each
 // listener has its own table: example.com is a different site on "alt",
 // and the other "web" sites are not served there.
-func TestSpecRoutingPerListener421(t *testing.T) {
+func TestUnmatchedHostOnAListenerWithoutDefaultIsMisdirected_RFC9110_15_5_20(t *testing.T) {
 	tables := build(t, routingFiles, routingConfig)
 	alt := tables["alt"]
 	for host, want := range map[string]string{"alt.example": "alt.example", "EXAMPLE.COM:18081": "alt.example"} {
@@ -183,9 +183,9 @@ func TestSpecRoutingPerListener421(t *testing.T) {
 	}
 }
 
-// SPEC "The config file": listeners is optional and defaults to every
-// listener.
-func TestSpecRoutingVhostOnEveryListener(t *testing.T) {
+// A vhost's listeners key is optional: without it the vhost is on every
+// listener, so a one-site config need not name its listener twice.
+func TestVhostWithoutListenersIsOnEveryListener(t *testing.T) {
 	tables := build(t, routingFiles, `
 [[listener]]
 name = "a"
@@ -232,7 +232,7 @@ func BenchmarkRoute(b *testing.B) {
 }
 
 // The host normalisation, on its own.
-func TestNormalize(t *testing.T) {
+func TestNormalizeLowercasesAndDropsThePortAndTrailingDot(t *testing.T) {
 	tests := []struct {
 		in, out string
 		ok      bool

@@ -88,14 +88,39 @@ func (p *proc) wait(t *testing.T) int {
 	}
 }
 
-func TestCLIVersion(t *testing.T) {
+// readFile is the file at path, which the test cannot go on without.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// editFile replaces the first old in the file at path with new and returns
+// what the file held before. A file without old fails the test, so that an
+// edit cannot silently leave the file as it was.
+func editFile(t *testing.T, path, old, new string) string {
+	t.Helper()
+	before := readFile(t, path)
+	if !strings.Contains(before, old) {
+		t.Fatalf("%s has no %q to replace", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(before, old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return before
+}
+
+func TestCLIVersionFlagPrintsTheVersion(t *testing.T) {
 	out, err := exec.Command(binary, "-version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "moreweb ") {
 		t.Fatalf("%q %v", out, err)
 	}
 }
 
-func TestCLICheckOK(t *testing.T) {
+func TestCLICheckSaysOKForAValidConfig(t *testing.T) {
 	conf := testkit.WriteSite(t, t.TempDir(), "127.0.0.1:1", "hi")
 	out, err := exec.Command(binary, "-t", "-c", conf).Output()
 	if err != nil || strings.TrimSpace(string(out)) != "configuration ok" {
@@ -104,9 +129,7 @@ func TestCLICheckOK(t *testing.T) {
 }
 
 func TestCLICheckReportsEveryErrorWithLine(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "site.toml")
-	os.WriteFile(conf, []byte(`[[listener]]
+	conf := filepath.Join(testkit.Tree(t, map[string]string{"site.toml": `[[listener]]
 name = "web"
 address = "127.0.0.1:8080"
 
@@ -114,7 +137,7 @@ address = "127.0.0.1:8080"
 hosts = ["a.test"]
 listeners = ["wbe"]
 rooot = "www"
-`), 0o644)
+`}), "site.toml")
 	cmd := exec.Command(binary, "-t", "-c", conf)
 	out, err := cmd.Output()
 	if cmd.ProcessState.ExitCode() != 1 {
@@ -131,8 +154,7 @@ rooot = "www"
 // A new user's first mistake: a header missing its "]" is reported on its
 // own line, the first, not on the line after.
 func TestCLICheckPlacesASyntaxErrorOnItsLine(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "site.toml")
-	os.WriteFile(conf, []byte("[server\nlog_level = \"info\"\n"), 0o644)
+	conf := filepath.Join(testkit.Tree(t, map[string]string{"site.toml": "[server\nlog_level = \"info\"\n"}), "site.toml")
 	cmd := exec.Command(binary, "-t", "-c", conf)
 	out, _ := cmd.Output()
 	want := conf + ":1:8: expected '.' or ']' to end table name, but got '\\n' instead\n"
@@ -157,9 +179,7 @@ func TestCLICheckReportsATypoAloneAsTheREADMEShows(t *testing.T) {
 	}
 	sample, _, _ = strings.Cut(sample, "```")
 
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "www"), 0o755)
-	os.WriteFile(filepath.Join(dir, "site.toml"), []byte(`[server]
+	dir := testkit.Tree(t, map[string]string{"www/": "", "site.toml": `[server]
 access_log = "off"
 
 [[listener]]
@@ -175,7 +195,7 @@ rooot = "www"
 listeners = ["wbe"]
 hosts = ["b.example"]
 root = "www"
-`), 0o644)
+`})
 	cmd := exec.Command(binary, "-t", "-c", "site.toml")
 	cmd.Dir = dir
 	out, _ := cmd.Output()
@@ -201,9 +221,8 @@ func TestCLIReloadsOnSIGHUP(t *testing.T) {
 	dir, addr := t.TempDir(), testkit.FreeAddr(t)
 	conf := testkit.WriteSite(t, dir, addr, "v1")
 	p := startMoreweb(t, addr, "/", "-c", conf)
-	os.WriteFile(filepath.Join(dir, "www", "v2.html"), []byte("v2"), 0o644)
-	data, _ := os.ReadFile(conf)
-	os.WriteFile(conf, bytes.Replace(data, []byte(`root = "www"`), []byte("root = \"www\"\nindex = [\"v2.html\"]"), 1), 0o644)
+	testkit.WriteTree(t, dir, map[string]string{"www/v2.html": "v2"})
+	data := editFile(t, conf, `root = "www"`, "root = \"www\"\nindex = [\"v2.html\"]")
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -216,7 +235,9 @@ func TestCLIReloadsOnSIGHUP(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A broken edit is refused with its line; the running config stays.
-	os.WriteFile(conf, append(data, []byte("\nbogus_key = 1\n")...), 0o644)
+	if err := os.WriteFile(conf, []byte(data+"\nbogus_key = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	deadline = time.Now().Add(5 * time.Second)
 	for !strings.Contains(p.stderr.String(), "reload failed") {
@@ -234,8 +255,7 @@ func TestCLIReloadsOnSIGHUP(t *testing.T) {
 }
 
 func TestCLIZeroConfigServesDirectoryWithListing(t *testing.T) {
-	dir, addr := t.TempDir(), testkit.FreeAddr(t)
-	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("n"), 0o644)
+	dir, addr := testkit.Tree(t, map[string]string{"notes.txt": "n"}), testkit.FreeAddr(t)
 	startMoreweb(t, addr, dir, "-listen", addr)
 	code, body := testkit.Get(t, addr, "anything", "/")
 	if code != 200 || !strings.Contains(body, "notes.txt") {
@@ -262,13 +282,14 @@ func TestCLIExitsWithClearMessageWhenPortTaken(t *testing.T) {
 func TestCLIReopensAccessLogOnSIGUSR1(t *testing.T) {
 	dir, addr := t.TempDir(), testkit.FreeAddr(t)
 	conf := testkit.WriteSite(t, dir, addr, "x")
-	data, _ := os.ReadFile(conf)
-	os.WriteFile(conf, bytes.Replace(data, []byte(`access_log = "off"`), []byte(`access_log = "access.log"`), 1), 0o644)
+	editFile(t, conf, `access_log = "off"`, `access_log = "access.log"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	logPath := filepath.Join(dir, "access.log")
 	testkit.Get(t, addr, "example.test", "/first")
 	testkit.WaitForLine(t, logPath, "/first")
-	os.Rename(logPath, logPath+".1")
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
 	p.cmd.Process.Signal(syscall.SIGUSR1)
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -27,30 +27,31 @@ import (
 // a config whose [server] table has the given extra lines.
 func lifecycleSite(t *testing.T, addr string, size int64, server string) (dir, conf string) {
 	t.Helper()
-	dir = t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
-	os.WriteFile(filepath.Join(dir, "www", "index.html"), []byte("home"), 0o644)
-	f, err := os.Create(filepath.Join(dir, "www", "big.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Truncate(size)
-	f.Close()
-	conf = filepath.Join(dir, "site.toml")
-	os.WriteFile(conf, []byte(`
+	dir = testkit.Tree(t, map[string]string{"www/index.html": "home", "site.toml": `
 [server]
-`+server+`
+` + server + `
 
 [[listener]]
 name = "web"
-address = "`+addr+`"
+address = "` + addr + `"
 
 [[vhost]]
 hosts = ["example.test"]
 default = true
 root = "www"
-`), 0o644)
-	return dir, conf
+`})
+	f, err := os.Create(filepath.Join(dir, "www", "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, filepath.Join(dir, "site.toml")
 }
 
 // startDownload asks for /big.bin and returns the connection positioned at
@@ -225,10 +226,11 @@ func TestLifecycleShutdownTimeoutCutsAndExitsNonZero(t *testing.T) {
 	}
 }
 
-// TestLifecycleLogrotateCreateMode follows logrotate's default `create`
-// mode: rename the log, create an empty one in its place, send SIGUSR1.
-// New entries go to the new file, none to the renamed one.
-func TestLifecycleLogrotateCreateMode(t *testing.T) {
+// TestLifecycleLogrotateCreateModeSendsNewEntriesToTheNewFile follows
+// logrotate's default `create` mode: rename the log, create an empty one in
+// its place, send SIGUSR1. New entries go to the new file, none to the
+// renamed one.
+func TestLifecycleLogrotateCreateModeSendsNewEntriesToTheNewFile(t *testing.T) {
 	addr := testkit.FreeAddr(t)
 	dir, conf := lifecycleSite(t, addr, 1, `access_log = "access.log"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
@@ -252,8 +254,7 @@ func TestLifecycleLogrotateCreateMode(t *testing.T) {
 	}
 	testkit.Get(t, addr, "example.test", "/after")
 	testkit.WaitForLine(t, logPath, "/after")
-	old, _ := os.ReadFile(logPath + ".1")
-	if bytes.Contains(old, []byte("/after")) {
+	if old := readFile(t, logPath+".1"); strings.Contains(old, "/after") {
 		t.Errorf("rotated file still written to:\n%s", old)
 	}
 	if fi, err := os.Stat(logPath); err != nil || fi.Mode().Perm() != 0o640 {
@@ -278,7 +279,9 @@ func TestLifecycleUnreadableRootFailsFast(t *testing.T) {
 		if os.Geteuid() == 0 {
 			// nobody must reach the binary and the config.
 			for _, d := range []string{filepath.Dir(binary), dir, filepath.Dir(dir)} {
-				os.Chmod(d, 0o755)
+				if err := os.Chmod(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
 			}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		}

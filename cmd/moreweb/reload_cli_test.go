@@ -20,7 +20,7 @@ func TestCLIReloadsWhenTheFileIsSaved(t *testing.T) {
 	conf := testkit.WriteSite(t, dir, addr, "first site")
 	testkit.WriteTree(t, dir, map[string]string{"third/index.html": "third site"})
 	p := startMoreweb(t, addr, "/", "-c", conf)
-	original, _ := os.ReadFile(conf)
+	original := readFile(t, conf)
 	s := &testkit.Saver{T: t, Path: conf}
 
 	// waitFor polls until host answers body, and says how long it took.
@@ -38,7 +38,7 @@ func TestCLIReloadsWhenTheFileIsSaved(t *testing.T) {
 		}
 	}
 
-	third := string(original) + "\n[[vhost]]\nhosts = [\"third.test\"]\nroot = \"third\"\n"
+	third := original + "\n[[vhost]]\nhosts = [\"third.test\"]\nroot = \"third\"\n"
 	s.Save("rename", third)
 	took := waitFor("third.test", "third site")
 	t.Logf("the new site served %v after the save", took.Round(time.Millisecond))
@@ -77,13 +77,13 @@ func TestCLISaveWrittenInTwoPartsIsAppliedWithoutAnError(t *testing.T) {
 	conf := testkit.WriteSite(t, dir, addr, "old")
 	testkit.WriteTree(t, dir, map[string]string{"new/index.html": "new"})
 	p := startMoreweb(t, addr, "/", "-c", conf)
-	data, _ := os.ReadFile(conf)
+	data := readFile(t, conf)
 
 	// On a busy machine the writer may oversleep its pause past the
 	// settle time, when a failure is the right answer: then the save is
 	// tried again, the other way round.
 	for attempt, root := range []string{"new", "www", "new"} {
-		next := strings.Replace(string(data), `root = "www"`, `root = "`+root+`"`, 1)
+		next := strings.Replace(data, `root = "www"`, `root = "`+root+`"`, 1)
 		half := strings.Index(next, "[[listener]]")
 		failed, reloaded := p.stderr.Count("reload failed"), p.stderr.Count("INFO\treloaded\t")
 
@@ -91,12 +91,18 @@ func TestCLISaveWrittenInTwoPartsIsAppliedWithoutAnError(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.WriteString(next[:half])
+		if _, err := f.WriteString(next[:half]); err != nil {
+			t.Fatal(err)
+		}
 		wrote := time.Now()
 		time.Sleep(config.DefaultDebounce + 50*time.Millisecond)
-		f.WriteString(next[half:])
+		if _, err := f.WriteString(next[half:]); err != nil {
+			t.Fatal(err)
+		}
 		pause := time.Since(wrote)
-		f.Close()
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 
 		// A failure from reading the first half would come before this line.
 		p.stderr.WaitCount(t, "INFO\treloaded\t", reloaded+1)

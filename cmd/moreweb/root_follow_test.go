@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,8 +22,7 @@ func TestCLISIGHUPReopensReplacedRootAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := testkit.WriteSite(t, dir, addr, "unused")
-	data, _ := os.ReadFile(conf)
-	os.WriteFile(conf, bytes.Replace(data, []byte(`root = "www"`), []byte(`root = "current"`), 1), 0o644)
+	editFile(t, conf, `root = "www"`, `root = "current"`)
 	p := startMoreweb(t, addr, "/", "-c", conf)
 	if _, body := testkit.Get(t, addr, "example.test", "/"); body != "one" {
 		t.Fatalf("before: %q", body)

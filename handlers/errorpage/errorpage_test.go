@@ -23,9 +23,10 @@ func failWith(err error) handlers.Handler {
 	return handlers.HandlerFunc(func(handlers.ResponseWriter, *handlers.Request) error { return err })
 }
 
-// SPEC Errors: a vhost's error_pages serve every error that vhost produces,
-// with the original status; the handler's error is returned for the log.
-func TestSpecErrorsCustomPageOriginalStatus(t *testing.T) {
+// A vhost's error_pages serve every error that vhost produces, with the
+// original status, so that clients and caches still see what went wrong;
+// the handler's error is returned for the log.
+func TestSitesErrorPageServesItsErrorsWithTheOriginalStatus(t *testing.T) {
 	pages := loadPages(t)
 	tests := []struct {
 		err    error
@@ -52,9 +53,9 @@ func TestSpecErrorsCustomPageOriginalStatus(t *testing.T) {
 	}
 }
 
-// SPEC Errors: without a page for the status, a small built-in page that
-// names the status and echoes nothing from the client.
-func TestSpecErrorsBuiltinFallback(t *testing.T) {
+// Without a page for the status, a small built-in page names the status and
+// echoes nothing from the client, which could inject markup.
+func TestBuiltinErrorPageNamesTheStatusAndEchoesNothing(t *testing.T) {
 	pages := loadPages(t)
 	for _, p := range []Pages{pages, nil} {
 		w := handlertest.NewRecorder()
@@ -78,7 +79,7 @@ func TestSpecErrorsBuiltinFallback(t *testing.T) {
 
 // A status with no reason phrase still gets a page; one that is not an error
 // status at all is a bug and answers 500.
-func TestErrorsOddStatus(t *testing.T) {
+func TestStatusWithoutAReasonGetsAPageAndANonErrorStatusIs500(t *testing.T) {
 	for status, want := range map[int]int{499: 499, 200: 500, 0: 500, 302: 500, 600: 500} {
 		w := handlertest.NewRecorder()
 		Wrap(failWith(&handlers.Error{Status: status}), nil).Serve(w, handlertest.Get(t, "/"))
@@ -90,7 +91,7 @@ func TestErrorsOddStatus(t *testing.T) {
 
 // RFC 9110 §15.5.6: a 405 carries Allow; §15.5.17: a 416 carries
 // Content-Range. Fields describing the body that was not sent go.
-func TestRFC9110ErrorKeepsErrorFields(t *testing.T) {
+func TestErrorPageKeepsAllowAndContentRangeButNotTheBodysFields_RFC9110_15_5_6(t *testing.T) {
 	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
 		w.Header().Set("Cache-Control", "public, max-age=60") // a [vhost.headers] field
@@ -150,7 +151,7 @@ func field(h *parser.ResponseHeader, name string) string {
 
 // Once the handler has written its head, the error cannot become a page:
 // Wrap passes it on and writes nothing more.
-func TestErrorsAfterWriteNotRendered(t *testing.T) {
+func TestErrorAfterTheHeadIsWrittenIsPassedOnUnrendered(t *testing.T) {
 	boom := errors.New("client went away")
 	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		w.WriteHeader(200)
@@ -167,7 +168,7 @@ func TestErrorsAfterWriteNotRendered(t *testing.T) {
 }
 
 // Success passes through untouched.
-func TestErrorsSuccessUntouched(t *testing.T) {
+func TestSuccessPassesThroughUntouched(t *testing.T) {
 	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
 		_, err := w.WriteString("ok")
 		return err
@@ -179,7 +180,7 @@ func TestErrorsSuccessUntouched(t *testing.T) {
 }
 
 // Errors raised before a request is parsed have no request to hand.
-func TestErrorsWriteWithoutRequest(t *testing.T) {
+func TestErrorPageIsWrittenWithoutARequest(t *testing.T) {
 	w := handlertest.NewRecorder()
 	loadPages(t).Write(w, nil, 400)
 	if w.Code != 400 || !strings.Contains(w.Body.String(), "400 Bad Request") {

@@ -14,9 +14,9 @@ func text(body string) handlers.Handler {
 	})
 }
 
-// SPEC "The config file", [vhost.paths]: exact URL path -> file. Only the
-// exact cleaned path matches; anything else goes on down the chain as a 404.
-func TestSpecPathMapExact(t *testing.T) {
+// [vhost.paths] maps an exact URL path to a file: only the exact cleaned
+// path matches; anything else goes on down the chain as a 404.
+func TestPathMapMatchesOnlyTheExactCleanedPath(t *testing.T) {
 	h := New(map[string]handlers.Handler{"/about": text("about"), "/": text("home")})
 	tests := []struct {
 		target string

@@ -28,9 +28,9 @@ func serve(t *testing.T, target string) (*handlertest.Recorder, error) {
 	return w, err
 }
 
-// SPEC "The config file", [[vhost.redirect]]: from is an exact path, or a
-// prefix ending in /* whose rest is appended to `to`; status is the rule's.
-func TestSpecRedirect(t *testing.T) {
+// A [[vhost.redirect]] rule's from is an exact path, or a prefix ending in
+// /* whose rest is appended to `to`; the status is the rule's.
+func TestRedirectMatchesExactPathElseLongestPrefixWithTheRulesStatus(t *testing.T) {
 	tests := []struct {
 		target   string
 		status   int
@@ -63,10 +63,10 @@ func TestSpecRedirect(t *testing.T) {
 	}
 }
 
-// SPEC Routing: inside a vhost, redirects come first and anything they do
-// not match goes on to the path map and static root, so no match is a 404
-// that handlers.Chain passes over.
-func TestSpecRoutingRedirectNoMatchIsNotFound(t *testing.T) {
+// Inside a vhost, redirects come first and anything they do not match goes
+// on to the path map and static root, so no match is a 404 that
+// handlers.Chain passes over.
+func TestRedirectWithoutAMatchIsNotFoundForTheNextHandler(t *testing.T) {
 	for _, target := range []string{"/", "/olde", "/old/", "/blog", "/blogx", "/other/old"} {
 		w, err := serve(t, target)
 		if err != handlers.ErrNotFound || w.Written() {
@@ -77,7 +77,7 @@ func TestSpecRoutingRedirectNoMatchIsNotFound(t *testing.T) {
 
 // The query is kept when the target names none of its own, and a target's
 // own query or fragment stays in its place.
-func TestSpecRedirectQuery(t *testing.T) {
+func TestRedirectKeepsTheQueryUnlessTheTargetHasItsOwn(t *testing.T) {
 	tests := []struct{ target, location string }{
 		{"/old?a=1&b=%20", "/new?a=1&b=%20"},
 		{"/old?", "/new"},
@@ -96,7 +96,7 @@ func TestSpecRedirectQuery(t *testing.T) {
 // RFC 9110 §5.5 and §10.2.2: a field value holds no CR or LF, and Location
 // is a URI reference. The rest of a prefix match comes from the raw path, so
 // an encoded CR LF stays encoded and cannot split the response.
-func TestRFC9110LocationNoResponseSplitting(t *testing.T) {
+func TestLocationCannotSplitTheResponse_RFC9110_5_5(t *testing.T) {
 	tests := []struct{ target, location string }{
 		{"/blog/%0d%0aSet-Cookie:%20x=1", "https://new.example/b/%0d%0aSet-Cookie:%20x=1"},
 		{"/blog/a%3Fb", "https://new.example/b/a%3Fb"},
@@ -125,7 +125,7 @@ func TestRFC9110LocationNoResponseSplitting(t *testing.T) {
 
 // A redirect must not send the client off the site: "\" reads as "/" in a
 // browser, and a rest starting with "/" after To "/" makes "//host".
-func TestRedirectNoOpenRedirect(t *testing.T) {
+func TestRedirectNeverSendsTheClientOffTheSite(t *testing.T) {
 	for _, target := range []string{"/home/\\evil.example", "/home//evil.example", "/home/%2Fevil.example", "/home/%2F%2Fevil.example", "/home/%5Cevil.example"} {
 		w, err := serve(t, target)
 		if err != nil {
@@ -142,7 +142,7 @@ func TestRedirectNoOpenRedirect(t *testing.T) {
 // RFC 3986 §5.2.4: a client removes dot-segments, "%2e%2e" included, from
 // the Location it follows. The raw rest of "/blog/%2e%2e/blog/x" would send
 // it from /b/ up to /blog/x; the cleaned rest keeps it under To.
-func TestRFC3986EncodedDotSegmentsStayUnderTarget(t *testing.T) {
+func TestEncodedDotSegmentsStayUnderTheTarget_RFC3986_5_2_4(t *testing.T) {
 	for target, want := range map[string]string{
 		"/blog/%2e%2e/blog/x":    "https://new.example/b/x",
 		"/blog/x/%2e%2e/y":       "https://new.example/b/y",
@@ -156,7 +156,7 @@ func TestRFC3986EncodedDotSegmentsStayUnderTarget(t *testing.T) {
 }
 
 // Every method is redirected; a 307/308 tells the client to repeat it.
-func TestRFC9110RedirectAnyMethod(t *testing.T) {
+func TestEveryMethodIsRedirected_RFC9110_15_4_9(t *testing.T) {
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"} {
 		r := handlertest.Request(t, m+" /blog/x HTTP/1.1\nHost: a\nContent-Length: 0\n\n")
 		w := handlertest.NewRecorder()
@@ -168,7 +168,7 @@ func TestRFC9110RedirectAnyMethod(t *testing.T) {
 
 // The body is a small HTML page linking the target, escaped, with its length
 // declared.
-func TestRedirectBody(t *testing.T) {
+func TestRedirectBodyIsASmallPageLinkingTheEscapedTarget(t *testing.T) {
 	rules := []Rule{{From: "/q", To: "/s?a=1&b=\"2\"", Status: 302}}
 	w := handlertest.NewRecorder()
 	if err := New(rules).Serve(w, handlertest.Get(t, "/q")); err != nil {

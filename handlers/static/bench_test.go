@@ -170,7 +170,9 @@ func TestAllocsDoNotGrowWithFileSize(t *testing.T) {
 	allocs := func(size int) float64 {
 		req := handlertest.Get(t, "/"+sizeName(size))
 		w := &discardWriter{}
-		s.Serve(w, req) // fill the cache
+		if err := s.Serve(w, req); err != nil { // fill the cache
+			t.Fatal(err)
+		}
 		return testing.AllocsPerRun(20, func() {
 			w.reset()
 			if err := s.Serve(w, req); err != nil || w.written != int64(size) {

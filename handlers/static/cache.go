@@ -13,11 +13,11 @@ import (
 	"github.com/moreweb/moreweb/handlers"
 )
 
-// The file cache (issue 4, point 5) remembers, per name, what serving it
-// needs: whether it is a directory and which index file serves it, a file's
-// validators and precompressed sidecars, and the content of a small file.
-// A hot small file then costs no system call at all: no open, no fstat, no
-// read — head and body leave in the one write the listener makes.
+// The file cache remembers, per name, what serving it needs: whether it is
+// a directory and which index file serves it, a file's validators and
+// precompressed sidecars, and the content of a small file. A hot small file
+// then costs no system call at all: no open, no fstat, no read — head and
+// body leave in the one write the listener makes.
 //
 // What is cached, by size:
 //

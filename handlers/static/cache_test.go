@@ -69,10 +69,10 @@ func get(t *testing.T, s *Static, target string, want int, header ...string) *ha
 	return rec
 }
 
-// TestCacheHotFile is issue 4 point 5: a hot small file costs no open and no
-// fstat per request; within revalidateAfter it costs nothing at all, and
-// after it one stat (plus the sidecar probes), never an open.
-func TestCacheHotFile(t *testing.T) {
+// A hot small file is what a site serves most, so it must cost no open and
+// no fstat per request: within revalidateAfter nothing at all, and after it
+// one stat (plus the sidecar probes), never an open.
+func TestCacheServesAHotSmallFileWithoutOpenOrStat(t *testing.T) {
 	root := writeTree(t, map[string]string{"css/style.css": "body{}", "index.html": "home"})
 	s := newStatic(t, Options{Root: root})
 	clock := settle(&s.now)
@@ -132,50 +132,48 @@ func TestCacheBigFileOpenedPerRequest(t *testing.T) {
 	clock.advance(time.Millisecond) // well within revalidateAfter
 	p := filepath.Join(root, "big.bin")
 	other := strings.Repeat("b", len(big))
-	os.WriteFile(p, []byte(other), 0o644)
-	os.Chtimes(p, testTime.Add(time.Minute), testTime.Add(time.Minute))
+	must(t, os.WriteFile(p, []byte(other), 0o644))
+	must(t, os.Chtimes(p, testTime.Add(time.Minute), testTime.Add(time.Minute)))
 	if rec := get(t, s, "/big.bin", 200); rec.Body.String() != other {
 		t.Error("big file served stale")
 	}
 }
 
-// TestCacheInvalidation: a changed small file is served fresh at most
-// revalidateAfter after the change, whether it was rewritten in place with
-// the same size and another mtime, with another size, replaced by rename,
-// or removed. Until then the cached copy is served whole and consistent:
-// its own bytes, length and ETag.
-func TestCacheInvalidation(t *testing.T) {
+// A changed small file is served fresh at most revalidateAfter after the
+// change, whether it was rewritten in place with the same size and another
+// mtime, with another size, replaced by rename, or removed. Until then the
+// cached copy is served whole and consistent: its own bytes, length and
+// ETag.
+func TestCacheServesAChangedFileFreshAfterTheRevalidationInterval(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(t *testing.T, p string)
 		body   string // "" for 404
 	}{
 		{"same size, new mtime", func(t *testing.T, p string) {
-			os.WriteFile(p, []byte("version-2"), 0o644)
-			os.Chtimes(p, testTime.Add(time.Minute), testTime.Add(time.Minute))
+			must(t, os.WriteFile(p, []byte("version-2"), 0o644))
+			must(t, os.Chtimes(p, testTime.Add(time.Minute), testTime.Add(time.Minute)))
 		}, "version-2"},
 		{"same size, same mtime", func(t *testing.T, p string) {
-			os.WriteFile(p, []byte("version-2"), 0o644)
-			os.Chtimes(p, testTime, testTime) // the ctime still moves
+			must(t, os.WriteFile(p, []byte("version-2"), 0o644))
+			must(t, os.Chtimes(p, testTime, testTime)) // the ctime still moves
 		}, "version-2"},
 		{"new size", func(t *testing.T, p string) {
-			os.WriteFile(p, []byte("v3, longer than before"), 0o644)
+			must(t, os.WriteFile(p, []byte("v3, longer than before"), 0o644))
 		}, "v3, longer than before"},
 		{"shrunk to nothing", func(t *testing.T, p string) {
-			os.WriteFile(p, nil, 0o644)
+			must(t, os.WriteFile(p, nil, 0o644))
 		}, ""},
 		{"replaced by rename", func(t *testing.T, p string) {
 			tmp := p + ".tmp"
-			os.WriteFile(tmp, []byte("renamed!!"), 0o644)
-			os.Chtimes(tmp, testTime, testTime)
-			if err := os.Rename(tmp, p); err != nil {
-				t.Fatal(err)
-			}
+			must(t, os.WriteFile(tmp, []byte("renamed!!"), 0o644))
+			must(t, os.Chtimes(tmp, testTime, testTime))
+			must(t, os.Rename(tmp, p))
 		}, "renamed!!"},
 		{"grown past the memory limit", func(t *testing.T, p string) {
-			os.WriteFile(p, []byte(strings.Repeat("x", maxBodyBytes+10)), 0o644)
+			must(t, os.WriteFile(p, []byte(strings.Repeat("x", maxBodyBytes+10)), 0o644))
 		}, strings.Repeat("x", maxBodyBytes+10)},
-		{"removed", func(t *testing.T, p string) { os.Remove(p) }, "404"},
+		{"removed", func(t *testing.T, p string) { must(t, os.Remove(p)) }, "404"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,10 +214,10 @@ func TestCacheInvalidation(t *testing.T) {
 	}
 }
 
-// TestCacheRacyFile: a file written moments ago is not held in memory, so a
-// rewrite within the same timestamp tick, same size, is not missed: it is
-// served at once. Once settled, the file is taken into memory.
-func TestCacheRacyFile(t *testing.T) {
+// A file written moments ago is not held in memory, so a rewrite within the
+// same timestamp tick, same size, is not missed: it is served at once. Once
+// settled, the file is taken into memory.
+func TestCacheDoesNotHoldAFileWrittenMomentsAgo(t *testing.T) {
 	root := writeTree(t, map[string]string{"f.txt": "aaaa"})
 	s := newStatic(t, Options{Root: root})
 	now := time.Now()
@@ -230,8 +228,8 @@ func TestCacheRacyFile(t *testing.T) {
 	}
 	p := filepath.Join(root, "f.txt")
 	fi := statFile(t, p)
-	os.WriteFile(p, []byte("bbbb"), 0o644)
-	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	must(t, os.WriteFile(p, []byte("bbbb"), 0o644))
+	must(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
 	if rec := get(t, s, "/f.txt", 200); rec.Body.String() != "bbbb" {
 		t.Errorf("rewrite of a racy file: %q", rec.Body.String())
 	}
@@ -251,21 +249,21 @@ func statFile(t *testing.T, p string) os.FileInfo {
 	return fi
 }
 
-// TestCachePathPolicy: the cache never serves what the path policy refuses.
-// Refused names never reach it; a symlink retargeted out of the root stops
-// being served once the entry is revalidated (through os.Root, like an
-// open); an index file removed from a cached directory is noticed.
-func TestCachePathPolicy(t *testing.T) {
+// The cache never serves what the path policy refuses. Refused names never
+// reach it; a symlink retargeted out of the root stops being served once the
+// entry is revalidated (through os.Root, like an open); an index file
+// removed from a cached directory is noticed.
+func TestCacheNeverServesWhatThePathPolicyRefuses(t *testing.T) {
 	base := writeTree(t, map[string]string{
 		"root/a.txt":     "A",
 		"root/sub/x.txt": "X",
 		"root/.env":      "dot",
 		"outside/s.txt":  "secret",
 		"outside/x.txt":  "secret x",
+		"root/in.txt":    "->a.txt",
+		"root/dirlink":   "->sub",
 	})
 	root := filepath.Join(base, "root")
-	os.Symlink("a.txt", filepath.Join(root, "in.txt"))
-	os.Symlink("sub", filepath.Join(root, "dirlink"))
 	s := newStatic(t, Options{Root: root})
 	clock := settle(&s.now)
 
@@ -279,10 +277,8 @@ func TestCachePathPolicy(t *testing.T) {
 	get(t, s, "/dirlink/x.txt", 200)
 	retarget := func(link, target string) {
 		p := filepath.Join(root, link)
-		os.Remove(p)
-		if err := os.Symlink(target, p); err != nil {
-			t.Fatal(err)
-		}
+		must(t, os.Remove(p))
+		must(t, os.Symlink(target, p))
 	}
 	retarget("in.txt", filepath.Join(base, "outside/s.txt"))
 	retarget("dirlink", "../outside")
@@ -304,10 +300,10 @@ func TestCachePathPolicy(t *testing.T) {
 	}
 }
 
-// TestCacheDirectoryIndex: a directory's entry remembers its index file; an
-// index removed, or one that appears earlier in the list, is seen within
-// revalidateAfter; a directory without its slash is still redirected.
-func TestCacheDirectoryIndex(t *testing.T) {
+// A directory's entry remembers its index file; an index removed, or one
+// that appears earlier in the list, is seen within revalidateAfter; a
+// directory without its slash is still redirected.
+func TestCacheNoticesADirectoryIndexAddedOrRemoved(t *testing.T) {
 	root := writeTree(t, map[string]string{"d/index.html": "html", "d/x": "x"})
 	s := newStatic(t, Options{Root: root, Index: []string{"index.htm", "index.html"}, Listing: true})
 	clock := settle(&s.now)
@@ -315,28 +311,28 @@ func TestCacheDirectoryIndex(t *testing.T) {
 		t.Fatalf("index: %q", rec.Body.String())
 	}
 	get(t, s, "/d", 301)
-	os.WriteFile(filepath.Join(root, "d/index.htm"), []byte("htm"), 0o644)
+	must(t, os.WriteFile(filepath.Join(root, "d/index.htm"), []byte("htm"), 0o644))
 	clock.advance(revalidateAfter)
 	if rec := get(t, s, "/d/", 200); rec.Body.String() != "htm" {
 		t.Errorf("new first index: %q", rec.Body.String())
 	}
-	os.Remove(filepath.Join(root, "d/index.htm"))
-	os.Remove(filepath.Join(root, "d/index.html"))
+	must(t, os.Remove(filepath.Join(root, "d/index.htm")))
+	must(t, os.Remove(filepath.Join(root, "d/index.html")))
 	clock.advance(revalidateAfter)
 	if rec := get(t, s, "/d/", 200); !strings.Contains(rec.Body.String(), "<title>Index of /d/</title>") {
 		t.Errorf("no index left: want the listing, got %.60q", rec.Body.String())
 	}
 }
 
-// TestCacheIndexGoneWithinInterval: when the index the directory's entry
-// names has gone and its own entry has expired, the directory is looked at
-// again at once rather than answering 404.
-func TestCacheIndexGoneWithinInterval(t *testing.T) {
+// When the index the directory's entry names has gone and its own entry has
+// expired, the directory is looked at again at once rather than answering
+// 404.
+func TestCacheLooksAgainAtADirectoryWhoseIndexHasGone(t *testing.T) {
 	root := writeTree(t, map[string]string{"d/index.htm": "htm", "d/index.html": "html"})
 	s := newStatic(t, Options{Root: root, Index: []string{"index.htm", "index.html"}})
 	clock := settle(&s.now)
 	get(t, s, "/d/", 200)
-	os.Remove(filepath.Join(root, "d/index.htm"))
+	must(t, os.Remove(filepath.Join(root, "d/index.htm")))
 	served(s).cache.drop(served(s).cache.get("d/index.htm")) // as if evicted
 	clock.advance(time.Millisecond)
 	if rec := get(t, s, "/d/", 200); rec.Body.String() != "html" {
@@ -344,16 +340,16 @@ func TestCacheIndexGoneWithinInterval(t *testing.T) {
 	}
 }
 
-// TestCacheSidecars: a sidecar added next to a cached file is offered, and
-// one removed stops being offered (and Vary goes), within revalidateAfter.
-func TestCacheSidecars(t *testing.T) {
+// A sidecar added next to a cached file is offered, and one removed stops
+// being offered (and Vary goes), within revalidateAfter.
+func TestCacheNoticesASidecarAddedOrRemoved(t *testing.T) {
 	root := writeTree(t, map[string]string{"app.js": "plain"})
 	s := newStatic(t, Options{Root: root})
 	clock := settle(&s.now)
 	if rec := get(t, s, "/app.js", 200, "Accept-Encoding: gzip"); rec.Head.Has("Vary") {
 		t.Fatal("Vary without a sidecar")
 	}
-	os.WriteFile(filepath.Join(root, "app.js.gz"), []byte("GZ"), 0o644)
+	must(t, os.WriteFile(filepath.Join(root, "app.js.gz"), []byte("GZ"), 0o644))
 	clock.advance(revalidateAfter)
 	rec := get(t, s, "/app.js", 200, "Accept-Encoding: gzip")
 	if rec.Body.String() != "GZ" || rec.Head.Get("Content-Encoding") != "gzip" || rec.Head.Get("Vary") != "Accept-Encoding" {
@@ -362,7 +358,7 @@ func TestCacheSidecars(t *testing.T) {
 	if e := served(s).cache.get("app.js.gz"); e == nil || !e.inMemory {
 		t.Error("the sidecar is not cached itself")
 	}
-	os.Remove(filepath.Join(root, "app.js.gz"))
+	must(t, os.Remove(filepath.Join(root, "app.js.gz")))
 	clock.advance(revalidateAfter)
 	rec = get(t, s, "/app.js", 200, "Accept-Encoding: gzip")
 	if rec.Body.String() != "plain" || rec.Head.Has("Content-Encoding") {
@@ -374,9 +370,9 @@ func TestCacheSidecars(t *testing.T) {
 	}
 }
 
-// TestCacheRemovedBigSidecar: a sidecar that is opened per request and has
-// gone is never sent; the file itself is, at once.
-func TestCacheRemovedBigSidecar(t *testing.T) {
+// A sidecar that is opened per request and has gone is never sent; the file
+// itself is, at once.
+func TestCacheNeverSendsABigSidecarThatHasGone(t *testing.T) {
 	big := strings.Repeat("z", maxBodyBytes+1)
 	root := writeTree(t, map[string]string{"app.js": "plain", "app.js.gz": big})
 	s := newStatic(t, Options{Root: root})
@@ -384,16 +380,16 @@ func TestCacheRemovedBigSidecar(t *testing.T) {
 	if rec := get(t, s, "/app.js", 200, "Accept-Encoding: gzip"); rec.Body.String() != big {
 		t.Fatal("the gzip sidecar was not sent")
 	}
-	os.Remove(filepath.Join(root, "app.js.gz"))
+	must(t, os.Remove(filepath.Join(root, "app.js.gz")))
 	rec := get(t, s, "/app.js", 200, "Accept-Encoding: gzip")
 	if rec.Body.String() != "plain" || rec.Head.Has("Content-Encoding") {
 		t.Fatalf("after removal: %q %q", rec.Body.String(), rec.Head.Get("Content-Encoding"))
 	}
 }
 
-// TestCacheBounded: the cache never holds more entries or bytes than its
-// limits, however many files are asked for.
-func TestCacheBounded(t *testing.T) {
+// The cache never holds more entries or bytes than its limits, however many
+// files are asked for.
+func TestCacheStaysWithinItsEntryAndByteLimits(t *testing.T) {
 	files := map[string]string{}
 	for i := range 40 {
 		files["f"+strconv.Itoa(i)] = strings.Repeat("x", 1000)
@@ -434,8 +430,8 @@ func TestCacheEvictsLeastRecentlyValidated(t *testing.T) {
 	}
 }
 
-// TestFileHandlerCache: the path map's File is cached like a root's files.
-func TestFileHandlerCache(t *testing.T) {
+// The path map's File is cached like a root's files.
+func TestMappedFileIsCachedLikeARootsFiles(t *testing.T) {
 	root := writeTree(t, map[string]string{"page.html": "v1"})
 	p := filepath.Join(root, "page.html")
 	h := File(p).(*fileHandler)
@@ -451,19 +447,19 @@ func TestFileHandlerCache(t *testing.T) {
 	if opens, stats := fsys.take(); opens+stats != 0 {
 		t.Errorf("%d opens, %d stats for a hot mapped file", opens, stats)
 	}
-	os.WriteFile(p, []byte("v2"), 0o644)
+	must(t, os.WriteFile(p, []byte("v2"), 0o644))
 	clock.advance(revalidateAfter)
 	if rec, _ := do(t, h, "GET", "/x"); rec.Body.String() != "v2" {
 		t.Errorf("after a change: %q", rec.Body.String())
 	}
 }
 
-// TestConcurrentServing runs requests while a sidecar comes and goes (by
-// rename, as deployments should replace files) and the clock runs twenty
-// times fast, so entries are revalidated and replaced under load: for the
-// race detector, and for the invariant that the declared length is what is
-// written.
-func TestConcurrentServing(t *testing.T) {
+// TestConcurrentRequestsGetWhatTheyDeclareWhileSidecarsChange runs requests
+// while a sidecar comes and goes (by rename, as deployments should replace
+// files) and the clock runs twenty times fast, so entries are revalidated
+// and replaced under load: for the race detector, and for the invariant that
+// the declared length is what is written.
+func TestConcurrentRequestsGetWhatTheyDeclareWhileSidecarsChange(t *testing.T) {
 	for _, big := range []bool{false, true} {
 		t.Run("big="+strconv.FormatBool(big), func(t *testing.T) {
 			gzBody := "GZ"
@@ -482,6 +478,7 @@ func TestConcurrentServing(t *testing.T) {
 func concurrentServing(t *testing.T, s *Static, root, gzBody string) {
 	req := handlertest.Request(t, "GET /app.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip, br;q=0.5\r\n\r\n")
 	stop := make(chan struct{})
+	errs := make(chan string, 100)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -493,16 +490,21 @@ func concurrentServing(t *testing.T, s *Static, root, gzBody string) {
 				return
 			default:
 			}
+			var err error
 			if i%2 == 0 {
-				os.Link(tmp, gz+".new")
-				os.Rename(gz+".new", gz)
+				if err = os.Link(tmp, gz+".new"); err == nil {
+					err = os.Rename(gz+".new", gz)
+				}
 			} else {
-				os.Remove(gz)
+				err = os.Remove(gz)
+			}
+			if err != nil {
+				errs <- "the sidecar did not change: " + err.Error()
+				return
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	errs := make(chan string, 100)
 	for range 4 {
 		wg.Add(1)
 		go func() {

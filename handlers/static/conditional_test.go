@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// TestValidators_RFC9110_8_8: a strong ETag and Last-Modified on 200, 206
-// and 304 alike.
-func TestValidators_RFC9110_8_8(t *testing.T) {
+// A cache or a resuming download compares the validators of every answer,
+// so a 206 and a 304 carry the same strong ETag and Last-Modified as the
+// 200.
+func TestStrongETagAndLastModifiedOn200And206And304_RFC9110_8_8(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{"f.txt": "0123456789"})
 		s := newStaticMode(t, mode, Options{Root: root})
@@ -34,9 +35,9 @@ func TestValidators_RFC9110_8_8(t *testing.T) {
 	})
 }
 
-// TestETagChanges_RFC9110_8_8_3: the tag changes when the file does, even
-// when only the inode tells (same size and mtime, replaced by rename).
-func TestETagChanges_RFC9110_8_8_3(t *testing.T) {
+// The tag changes when the file does, even when only the inode tells (same
+// size and mtime, replaced by rename).
+func TestETagChangesWhenTheFileDoes_RFC9110_8_8_3(t *testing.T) {
 	root := writeTree(t, map[string]string{"f.txt": "0123456789"})
 	s := newStatic(t, Options{Root: root})
 	p := filepath.Join(root, "f.txt")
@@ -56,26 +57,24 @@ func TestETagChanges_RFC9110_8_8_3(t *testing.T) {
 		}
 		seen[e] = what
 	}
-	change("a new mtime", func() { os.Chtimes(p, testTime.Add(time.Hour), testTime.Add(time.Hour)) })
-	change("new content", func() { os.WriteFile(p, []byte("01234"), 0o644) })
+	change("a new mtime", func() { must(t, os.Chtimes(p, testTime.Add(time.Hour), testTime.Add(time.Hour))) })
+	change("new content", func() { must(t, os.WriteFile(p, []byte("01234"), 0o644)) })
 	change("replacement with the same size and mtime", func() {
-		os.Chtimes(p, testTime, testTime)
+		must(t, os.Chtimes(p, testTime, testTime))
 		before := etag()
 		tmp := filepath.Join(root, "tmp")
-		os.WriteFile(tmp, []byte("abcde"), 0o644)
-		os.Chtimes(tmp, testTime, testTime)
+		must(t, os.WriteFile(tmp, []byte("abcde"), 0o644))
+		must(t, os.Chtimes(tmp, testTime, testTime))
 		keep := filepath.Join(root, "keep") // hold the old inode so it is not reused
-		os.Link(p, keep)
-		if err := os.Rename(tmp, p); err != nil {
-			t.Fatal(err)
-		}
+		must(t, os.Link(p, keep))
+		must(t, os.Rename(tmp, p))
 		seen[before] = "mtime restored"
 	})
 }
 
-// TestConditionalRequests_RFC9110_13: each precondition, and their order
-// (§13.2.2).
-func TestConditionalRequests_RFC9110_13(t *testing.T) {
+// Each precondition on its own, then together, where the order of
+// evaluation (§13.2.2) decides the answer.
+func TestPreconditionsAnswer200Or304Or412InTheRFCsOrder_RFC9110_13(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{"f.txt": "0123456789"})
 		s := newStaticMode(t, mode, Options{Root: root})
@@ -139,10 +138,10 @@ func TestConditionalRequests_RFC9110_13(t *testing.T) {
 	})
 }
 
-// TestNotModified_RFC9110_15_4_5: a 304 carries the fields a 200 would that
-// caches update from (ETag, Last-Modified, Vary) and no body; the
-// browser-style revalidation with the first response's ETag gets it.
-func TestNotModified_RFC9110_15_4_5(t *testing.T) {
+// A 304 carries the fields a 200 would that caches update from (ETag,
+// Last-Modified, Vary) and no body; the browser-style revalidation with the
+// first response's ETag gets it.
+func TestNotModifiedCarriesTheCacheFieldsOfA200AndNoBody_RFC9110_15_4_5(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{"app.js": "let x = 1", "app.js.gz": "GZ"})
 		s := newStaticMode(t, mode, Options{Root: root})
@@ -175,12 +174,11 @@ func TestNotModified_RFC9110_15_4_5(t *testing.T) {
 	})
 }
 
-// TestLastModifiedInFuture_RFC9110_8_8_2_1: a file dated after the clock is
-// sent as modified now, never later.
-func TestLastModifiedInFuture_RFC9110_8_8_2_1(t *testing.T) {
+// A file dated after the clock is sent as modified now, never later.
+func TestLastModifiedIsNeverLaterThanNow_RFC9110_8_8_2_1(t *testing.T) {
 	root := writeTree(t, map[string]string{"f.txt": "x"})
 	future := time.Now().Add(24 * time.Hour)
-	os.Chtimes(filepath.Join(root, "f.txt"), future, future)
+	must(t, os.Chtimes(filepath.Join(root, "f.txt"), future, future))
 	rec, _ := do(t, newStatic(t, Options{Root: root}), "GET", "/f.txt")
 	lm, err := time.Parse(time.RFC1123, rec.Head.Get("Last-Modified"))
 	if err != nil {

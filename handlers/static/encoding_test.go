@@ -4,10 +4,9 @@ import (
 	"testing"
 )
 
-// TestSidecars_RFC9110_12_5_3: Accept-Encoding with q-values picks the
-// precompressed file to send; every response for a file with a sidecar
-// varies on Accept-Encoding.
-func TestSidecars_RFC9110_12_5_3(t *testing.T) {
+// Accept-Encoding with q-values picks the precompressed file to send; every
+// response for a file with a sidecar varies on Accept-Encoding.
+func TestAcceptEncodingPicksThePrecompressedSidecar_RFC9110_12_5_3(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{
 			"app.js":         "plain",
@@ -102,9 +101,9 @@ func TestSidecars_RFC9110_12_5_3(t *testing.T) {
 	})
 }
 
-// TestSidecarValidatorsAndRanges: each variant has its own ETag, and
-// ranges, If-Range and 416 apply to the bytes of the variant sent.
-func TestSidecarValidatorsAndRanges(t *testing.T) {
+// Each variant has its own ETag, and ranges, If-Range and 416 apply to the
+// bytes of the variant sent.
+func TestEachSidecarVariantHasItsOwnETagAndRanges(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{"app.js": "plain text", "app.js.gz": "GZ"})
 		s := newStaticMode(t, mode, Options{Root: root})
@@ -139,7 +138,7 @@ func TestSidecarValidatorsAndRanges(t *testing.T) {
 	})
 }
 
-func TestParseQValue(t *testing.T) {
+func TestQValueIsZeroToOneWithAtMostThreeDecimals_RFC9110_12_4_2(t *testing.T) {
 	tests := []struct {
 		in   string
 		want int

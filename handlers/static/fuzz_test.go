@@ -3,7 +3,6 @@ package static_test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/handlertest"
 	"github.com/moreweb/moreweb/handlers/static"
+	"github.com/moreweb/moreweb/internal/testkit"
 	"github.com/moreweb/moreweb/parser"
 )
 
@@ -41,24 +41,19 @@ func FuzzStaticRequest(f *testing.F) {
 	root := filepath.Join(dir, "root")
 	data := strings.Repeat("0123456789", 10)
 	modified := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, file := range []struct{ name, content string }{
-		{"data.txt", data},
-		{"data.txt.gz", "gz-sidecar"},
-		{"data.txt.br", "br-sidecar"},
-		{"dir/index.html", "index"},
-		{"list/a.txt", "a"},
-		{"list/<b>&'\".md", "b"},
-	} {
-		p := filepath.Join(root, file.name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(file.content), 0o644)
-		os.Chtimes(p, modified, modified)
-	}
-	for _, d := range []string{"dir", "list", ""} {
-		os.Chtimes(filepath.Join(root, d), modified, modified)
-	}
-	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte(fuzzSecret), 0o644)
-	os.Symlink("../secret.txt", filepath.Join(root, "link"))
+	testkit.WriteTreeAt(f, dir, map[string]string{
+		"root/data.txt":        data,
+		"root/data.txt.gz":     "gz-sidecar",
+		"root/data.txt.br":     "br-sidecar",
+		"root/dir/index.html":  "index",
+		"root/list/a.txt":      "a",
+		"root/list/<b>&'\".md": "b",
+		"root/link":            "->../secret.txt",
+		"root/dir/":            "",
+		"root/list/":           "",
+		"root/":                "",
+		"secret.txt":           fuzzSecret,
+	}, modified)
 	clock := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 
 	f.Add("GET", "/data.txt", "bytes=0-4,10-", "gzip, br;q=0.5", `"x", W/"y"`, "Fri, 01 Mar 2024 12:00:00 GMT", `"x"`)

@@ -1,14 +1,12 @@
 package static
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/handlertest"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // testTime is the mtime of every file a test writes, so dates in requests
@@ -21,35 +19,18 @@ const (
 	afterDate  = "Fri, 01 Mar 2024 12:00:01 GMT"
 )
 
-// writeTree creates files under a new temporary directory; a name ending in
-// "/" is a directory.
+// writeTree writes files into a new temporary directory, dated testTime.
 func writeTree(t testing.TB, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
-	writeInto(t, root, files)
+	testkit.WriteTreeAt(t, root, files, testTime)
 	return root
 }
 
-// writeInto is writeTree into root, which exists.
-func writeInto(t testing.TB, root string, files map[string]string) {
+func must(t testing.TB, err error) {
 	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if strings.HasSuffix(name, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, testTime, testTime); err != nil {
-			t.Fatal(err)
-		}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -15,7 +15,10 @@ func listingSite(t *testing.T) string {
 		"root/list/b.txt":                   strings.Repeat("b", 2000),
 		"root/list/c.txt":                   strings.Repeat("c", 5),
 		"root/list/z/x":                     "",
+		"root/list/z/":                      "",
 		"root/list/c dir/x":                 "",
+		"root/list/c dir/":                  "",
+		"root/list/in.txt":                  "->a.txt",
 		"root/list/<script>&\"q\".txt":      "",
 		"root/list/what?#.txt":              "",
 		"root/list/colon:x.txt":             "",
@@ -29,19 +32,16 @@ func listingSite(t *testing.T) string {
 	})
 	root := filepath.Join(base, "root")
 	later := testTime.Add(time.Hour)
-	os.Chtimes(filepath.Join(root, "list/c.txt"), later, later)
-	for _, dir := range []string{"list/z", "list/c dir"} {
-		os.Chtimes(filepath.Join(root, dir), testTime, testTime)
-	}
-	os.Symlink(filepath.Join(base, "outside/secret.txt"), filepath.Join(root, "list/out"))
-	os.Symlink("a.txt", filepath.Join(root, "list/in.txt"))
+	must(t, os.Chtimes(filepath.Join(root, "list/c.txt"), later, later))
+	must(t, os.Symlink(filepath.Join(base, "outside/secret.txt"), filepath.Join(root, "list/out")))
 	return root
 }
 
-// TestListing: valid, phone-friendly HTML5; directories first; names escaped
-// in the text and percent-encoded in links; sizes, ISO dates and a parent
-// link; nothing listed that would not be served.
-func TestListing(t *testing.T) {
+// A listing is valid, phone-friendly HTML5 with directories first, names
+// escaped in the text and percent-encoded in links, sizes, ISO dates and a
+// parent link; a file name must not inject markup, and a listing must not
+// reveal what would not be served.
+func TestListingIsEscapedHTMLOfOnlyWhatWouldBeServed(t *testing.T) {
 	root := listingSite(t)
 	s := newStatic(t, Options{Root: root, Listing: true})
 	rec, err := do(t, s, "GET", "/list/")
@@ -97,9 +97,9 @@ func TestListing(t *testing.T) {
 	}
 }
 
-// TestListingSort: directories always first, then ?sort=name (A to Z),
-// size (largest first) or time (newest first).
-func TestListingSort(t *testing.T) {
+// Directories always first, then ?sort=name (A to Z), size (largest first)
+// or time (newest first).
+func TestListingPutsDirectoriesFirstThenSortsByTheQuery(t *testing.T) {
 	root := listingSite(t)
 	s := newStatic(t, Options{Root: root, Listing: true})
 	tests := []struct {
@@ -135,7 +135,7 @@ func TestListingSort(t *testing.T) {
 	}
 }
 
-func TestListingRootAndTitle(t *testing.T) {
+func TestListingAtTheRootHasNoParentAndListsTheDotNamesServed(t *testing.T) {
 	root := listingSite(t)
 	s := newStatic(t, Options{Root: root, Listing: true})
 	rec, _ := do(t, s, "GET", "/")
@@ -157,7 +157,7 @@ func TestListingRootAndTitle(t *testing.T) {
 	}
 }
 
-func TestHumanSize(t *testing.T) {
+func TestListingSizesUseBinaryUnitsWithOneDecimal(t *testing.T) {
 	tests := []struct {
 		n    int64
 		want string

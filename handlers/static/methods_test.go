@@ -7,9 +7,9 @@ import (
 	"github.com/moreweb/moreweb/handlers"
 )
 
-// TestMethods: GET, HEAD and OPTIONS; 405 with Allow for the rest, but only
+// GET, HEAD and OPTIONS are served and the rest get 405 with Allow, but only
 // for something that exists, so a Chain still falls through on 404.
-func TestMethods(t *testing.T) {
+func TestOnlyGETHEADAndOPTIONSAreServedOthersAre405WithAllow_RFC9110_15_5_6(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{"a.txt": "hello", "dir/x": "x"})
 		s := newStaticMode(t, mode, Options{Root: root})
@@ -73,7 +73,7 @@ func TestMethods(t *testing.T) {
 	})
 }
 
-func TestContentType(t *testing.T) {
+func TestContentTypeFollowsTheExtensionElseOctetStream(t *testing.T) {
 	tests := []struct{ name, want string }{
 		{"index.html", "text/html; charset=utf-8"},
 		{"INDEX.HTM", "text/html; charset=utf-8"},
@@ -109,9 +109,9 @@ func TestContentType(t *testing.T) {
 	}
 }
 
-// TestFile: the path map's single file gets the same treatment as a file
-// under a root; a missing file or a directory is 404.
-func TestFile(t *testing.T) {
+// The path map's single file gets the same treatment as a file under a root;
+// a missing file or a directory is 404.
+func TestMappedFileIsServedLikeAFileUnderARoot(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{
 			"page.css":    "body{}",

@@ -18,9 +18,9 @@ const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789" // 36 bytes
 
 type part struct{ contentRange, body string }
 
-// TestRanges_RFC9110_14: single, multiple, coalesced, unsatisfiable and
-// malformed ranges against a 36-byte file.
-func TestRanges_RFC9110_14(t *testing.T) {
+// Single, multiple, coalesced, unsatisfiable and malformed ranges against a
+// 36-byte file.
+func TestValidRangesAreServedInvalidOnesIgnoredUnsatisfiable416_RFC9110_14(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{"f.txt": alphabet, "empty.txt": ""})
 		s := newStaticMode(t, mode, Options{Root: root})
@@ -150,9 +150,9 @@ func readParts(t *testing.T, ctype, crange string, body []byte) []part {
 	}
 }
 
-// TestMultipartBoundaryRandom: two responses never share a boundary, so a
-// file cannot be crafted to contain it.
-func TestMultipartBoundaryRandom(t *testing.T) {
+// Two responses never share a boundary, so a file cannot be crafted to
+// contain it.
+func TestMultipartBoundaryDiffersPerResponse(t *testing.T) {
 	root := writeTree(t, map[string]string{"f.txt": alphabet})
 	s := newStatic(t, Options{Root: root})
 	a, _ := do(t, s, "GET", "/f.txt", "Range: bytes=0-1,5-6")
@@ -162,9 +162,9 @@ func TestMultipartBoundaryRandom(t *testing.T) {
 	}
 }
 
-// TestIfRange_RFC9110_13_1_5: the range is sent only while the client's
-// validator is current; otherwise the whole file.
-func TestIfRange_RFC9110_13_1_5(t *testing.T) {
+// The range is sent only while the client's validator is current; otherwise
+// the whole file.
+func TestIfRangeSendsTheRangeOnlyWhileTheValidatorIsCurrent_RFC9110_13_1_5(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		root := writeTree(t, map[string]string{"f.txt": alphabet})
 		s := newStaticMode(t, mode, Options{Root: root})
@@ -207,9 +207,9 @@ func TestIfRange_RFC9110_13_1_5(t *testing.T) {
 	})
 }
 
-// TestRangedDownload reassembles a large file from uneven ranges, as a
-// download manager does, including a resume with If-Range.
-func TestRangedDownload(t *testing.T) {
+// TestUnevenRangesReassembleALargeFile reassembles a large file from uneven
+// ranges, as a download manager does, including a resume with If-Range.
+func TestUnevenRangesReassembleALargeFile(t *testing.T) {
 	size := 64 << 20
 	if testing.Short() {
 		size = 1 << 20

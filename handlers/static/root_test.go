@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers/handlertest"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // deployment is a site root replaced the way deploy tools replace one.
@@ -56,7 +57,7 @@ func (d *deployment) publish(files map[string]string) {
 		// directory is missing or still filling.
 		stage := filepath.Join(d.base, fmt.Sprintf("stage.%d", d.n))
 		must(t, os.Mkdir(stage, 0o755))
-		writeInto(t, stage, files)
+		testkit.WriteTreeAt(t, stage, files, testTime)
 		must(t, os.RemoveAll(www))
 		must(t, os.Mkdir(www, 0o755))
 		for name := range files {
@@ -65,14 +66,14 @@ func (d *deployment) publish(files map[string]string) {
 	case "symlink":
 		rel := filepath.Join("releases", fmt.Sprint(d.n))
 		must(t, os.MkdirAll(filepath.Join(d.base, rel), 0o755))
-		writeInto(t, filepath.Join(d.base, rel), files)
+		testkit.WriteTreeAt(t, filepath.Join(d.base, rel), files, testTime)
 		tmp := filepath.Join(d.base, "current.tmp")
 		must(t, os.Symlink(rel, tmp))
 		must(t, os.Rename(tmp, d.root()))
 	case "mv":
 		next := filepath.Join(d.base, "www.next")
 		must(t, os.Mkdir(next, 0o755))
-		writeInto(t, next, files)
+		testkit.WriteTreeAt(t, next, files, testTime)
 		began := time.Now()
 		if d.n > 1 {
 			must(t, os.Rename(www, filepath.Join(d.base, fmt.Sprintf("www.old.%d", d.n))))
@@ -83,13 +84,6 @@ func (d *deployment) publish(files map[string]string) {
 		}
 	default:
 		t.Fatalf("unknown way %q", d.way)
-	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -247,7 +241,7 @@ func TestRootGoneAnswers404AndComesBackByItself(t *testing.T) {
 				t.Fatalf("want one warning that the root is gone, logged %q", lines)
 			}
 
-			writeInto(t, d.root(), releaseFiles(2))
+			testkit.WriteTreeAt(t, d.root(), releaseFiles(2), testTime)
 			clock.advance(revalidateAfter)
 			if got := bodyOf(t, s, "/"); got != "release 2" {
 				t.Errorf("back: %q", got)
@@ -282,7 +276,7 @@ func TestRootEmptyForAMomentIsNotGone(t *testing.T) {
 				}
 			}
 			must(t, os.MkdirAll(filepath.Join(d.base, "releases", "2"), 0o755))
-			writeInto(t, filepath.Join(d.base, "releases", "2"), releaseFiles(2))
+			testkit.WriteTreeAt(t, filepath.Join(d.base, "releases", "2"), releaseFiles(2), testTime)
 			must(t, os.Symlink(filepath.Join("releases", "2"), d.root()))
 			clock.advance(confirmGoneAfter)
 			if got := bodyOf(t, s, "/"); got != "release 2" {

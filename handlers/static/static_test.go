@@ -44,10 +44,9 @@ func pathPolicySite(t *testing.T) string {
 	return root
 }
 
-// TestPathPolicy covers SPEC "Static files" and issue 3 point 5: nothing
-// leaves the root unless symlinks may, and dotfiles are private except
-// /.well-known/.
-func TestPathPolicy(t *testing.T) {
+// Nothing leaves the root unless symlinks may, and dotfiles (.env, .git)
+// are private except /.well-known/, which ACME and security.txt need.
+func TestNothingOutsideTheRootNorADotfileIsServedUnlessAllowed(t *testing.T) {
 	root := pathPolicySite(t)
 	strict := newStatic(t, Options{Root: root})
 	dotfiles := newStatic(t, Options{Root: root, ServeDotfiles: true})
@@ -99,9 +98,10 @@ func TestPathPolicy(t *testing.T) {
 	}
 }
 
-// TestCheckPath is the second line of defence behind the parser: whatever
-// reaches the handler, "..", "." and NUL never reach the file system.
-func TestCheckPath(t *testing.T) {
+// TestCheckPathKeepsDotSegmentsAndNULFromTheFileSystem is the second line of
+// defence behind the parser: whatever reaches the handler, "..", "." and NUL
+// never reach the file system.
+func TestCheckPathKeepsDotSegmentsAndNULFromTheFileSystem(t *testing.T) {
 	tests := []struct {
 		path     string
 		dotfiles bool
@@ -134,9 +134,9 @@ func TestCheckPath(t *testing.T) {
 	}
 }
 
-// TestOpenErrors: missing is 404, forbidden 403, anything else 500 with the
-// cause kept for the log.
-func TestOpenErrors(t *testing.T) {
+// Missing is 404, forbidden 403, anything else 500 with the cause kept for
+// the log.
+func TestOpenErrorsAre404Or403ElseA500KeepingTheCause(t *testing.T) {
 	escape := errors.New("path escapes from parent")
 	tests := []struct {
 		err    error
@@ -163,7 +163,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestPermissionDenied403(t *testing.T) {
+func TestUnreadableFileIs403(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root reads every file")
 	}
@@ -177,9 +177,9 @@ func TestPermissionDenied403(t *testing.T) {
 	}
 }
 
-// TestDirectoryRedirect: a directory without its slash answers 301 to the
-// path with one, query kept, from the raw path so nothing decoded is echoed.
-func TestDirectoryRedirect(t *testing.T) {
+// A directory without its slash answers 301 to the path with one, query
+// kept, from the raw path so nothing decoded is echoed.
+func TestDirectoryWithoutTrailingSlashRedirectsWithTheQueryKept(t *testing.T) {
 	root := writeTree(t, map[string]string{
 		"sub/index.html":      "sub index",
 		"a dir/x.txt":         "x",
@@ -229,9 +229,9 @@ func TestDirectoryRedirect(t *testing.T) {
 	})
 }
 
-// TestIndexFiles: index files are tried in order; a directory with an index
-// name is skipped; without an index and listing the directory is 404.
-func TestIndexFiles(t *testing.T) {
+// Index files are tried in order; a directory with an index name is skipped;
+// without an index and listing the directory is 404.
+func TestIndexFilesAreTriedInOrderSkippingDirectories(t *testing.T) {
 	root := writeTree(t, map[string]string{
 		"index.html":              "root index",
 		"both/index.htm":          "htm",
@@ -287,7 +287,7 @@ func TestIndexFiles(t *testing.T) {
 	}
 }
 
-func TestNewRejects(t *testing.T) {
+func TestNewRejectsABadRootOrIndexName(t *testing.T) {
 	root := writeTree(t, map[string]string{"f.txt": "x"})
 	tests := []struct {
 		name string

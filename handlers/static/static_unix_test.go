@@ -12,10 +12,9 @@ import (
 	"github.com/moreweb/moreweb/handlers/handlertest"
 )
 
-// TestSpecialFiles: a FIFO under the root is neither opened for long nor
-// served nor listed; opening one without O_NONBLOCK would wait forever for
-// a writer.
-func TestSpecialFiles(t *testing.T) {
+// A FIFO under the root is neither opened for long nor served nor listed;
+// opening one without O_NONBLOCK would wait forever for a writer.
+func TestFIFOIsNeitherServedNorListedNorWaitedOn(t *testing.T) {
 	root := writeTree(t, map[string]string{"a.txt": "A"})
 	if err := syscall.Mkfifo(filepath.Join(root, "pipe"), 0o644); err != nil {
 		t.Skip("mkfifo:", err)

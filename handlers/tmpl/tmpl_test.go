@@ -3,7 +3,6 @@ package tmpl
 import (
 	"errors"
 	"html/template"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,22 +10,24 @@ import (
 
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/handlertest"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // parseFile parses a template from a real file, as the config does.
 func parseFile(t *testing.T, text string) *template.Template {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "page.html")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	dir := testkit.Tree(t, map[string]string{"page.html": text})
+	tp, err := template.ParseFiles(filepath.Join(dir, "page.html"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return template.Must(template.ParseFiles(path))
+	return tp
 }
 
 const dataPage = `size={{.Query.Get "size"}} path={{.Path}} host={{.Host}} method={{.Method}} ua={{.Header.Get "user-agent"}} all={{index .Query "x"}}`
 
-// SPEC Templates: data .Query, .Path, .Host, .Method, .Header.
-func TestSpecTemplatesData(t *testing.T) {
+// A template sees the request as .Query, .Path, .Host, .Method and .Header.
+func TestTemplateSeesQueryPathHostMethodAndHeader(t *testing.T) {
 	h := New(parseFile(t, dataPage))
 	r := handlertest.Request(t, "GET /kit%74ens?size=big&x=1&x=2 HTTP/1.1\nHost: Example.com:8080\nUser-Agent: curl/8.0\n\n")
 	w := handlertest.NewRecorder()
@@ -45,9 +46,8 @@ func TestSpecTemplatesData(t *testing.T) {
 	}
 }
 
-// SPEC Templates: values are escaped for HTML, so a query cannot inject
-// markup.
-func TestSpecTemplatesQueryEscaped(t *testing.T) {
+// Values are escaped for HTML, so a query cannot inject markup.
+func TestTemplateEscapesTheQueryForHTML(t *testing.T) {
 	h := New(parseFile(t, `<p>{{.Query.Get "q"}}</p><a href="/s?q={{.Query.Get "q"}}">x</a>`))
 	w := handlertest.NewRecorder()
 	if err := h.Serve(w, handlertest.Get(t, "/s?q=%3Cscript%3Ealert(1)%3C/script%3E")); err != nil {
@@ -67,7 +67,7 @@ func TestSpecTemplatesQueryEscaped(t *testing.T) {
 
 // A header the client did not send, or a malformed query, reads as empty
 // rather than failing the page.
-func TestTemplatesMissingValues(t *testing.T) {
+func TestTemplateReadsMissingValuesAsEmpty(t *testing.T) {
 	h := New(parseFile(t, `[{{.Header.Get "X-None"}}][{{.Query.Get "a"}}][{{.Query.Get "b"}}]`))
 	w := handlertest.NewRecorder()
 	if err := h.Serve(w, handlertest.Get(t, "/p?a=%zz&b=2")); err != nil {
@@ -78,9 +78,9 @@ func TestTemplatesMissingValues(t *testing.T) {
 	}
 }
 
-// SPEC Templates: a template that fails to run answers 500, and nothing of
-// the half-rendered page is written.
-func TestSpecTemplatesExecFailureIs500(t *testing.T) {
+// A template that fails to run answers 500, and nothing of the
+// half-rendered page is written, so the site's 500 page can still be sent.
+func TestTemplateThatFailsToRunIs500WithNothingWritten(t *testing.T) {
 	h := New(parseFile(t, `before {{template "missing" .}} after`))
 	w := handlertest.NewRecorder()
 	err := h.Serve(w, handlertest.Get(t, "/p"))
@@ -93,9 +93,10 @@ func TestSpecTemplatesExecFailureIs500(t *testing.T) {
 	}
 }
 
-// SPEC Static files, methods: GET, HEAD and OPTIONS; others 405 with Allow.
-// HEAD has the same header as GET (the writer drops the body).
-func TestSpecTemplatesMethods(t *testing.T) {
+// A template page takes the methods a static file does: GET, HEAD and
+// OPTIONS, others 405 with Allow. HEAD has the same header as GET (the
+// writer drops the body).
+func TestTemplateServesGETHEADAndOPTIONSAndOthersAre405WithAllow(t *testing.T) {
 	h := New(parseFile(t, `hello`))
 
 	w := handlertest.NewRecorder()
@@ -119,7 +120,7 @@ func TestSpecTemplatesMethods(t *testing.T) {
 
 // Pages are rendered from many connections at once; pooled buffers must not
 // leak one request's page into another's.
-func TestTemplatesConcurrent(t *testing.T) {
+func TestConcurrentTemplatePagesNeverMix(t *testing.T) {
 	h := New(parseFile(t, `{{.Query.Get "n"}}`))
 	var wg sync.WaitGroup
 	for i := range 8 {

@@ -37,9 +37,15 @@ func (s *Saver) Save(method, data string) {
 			s.T.Fatal(err)
 		}
 		half := len(data) / 2
-		f.WriteString(data[:half])
-		f.WriteString(data[half:])
-		f.Close()
+		for _, part := range []string{data[:half], data[half:]} {
+			if _, err := f.WriteString(part); err != nil {
+				f.Close()
+				s.T.Fatal(err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			s.T.Fatal(err)
+		}
 	case "symlink": // a Kubernetes ConfigMap update
 		s.configMapSwap(data)
 	default:
@@ -79,6 +85,8 @@ func (s *Saver) configMapSwap(data string) {
 		}
 	}
 	if old != "" {
-		os.RemoveAll(filepath.Join(dir, old))
+		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+			s.T.Fatal(err)
+		}
 	}
 }

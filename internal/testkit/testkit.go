@@ -92,6 +92,23 @@ func WriteTree(t testing.TB, dir string, files map[string]string) {
 	}
 }
 
+// WriteTreeAt is WriteTree with every file and directory that files names
+// dated mtime. The dates are set once everything is written, since
+// creating a file moves its directory's date; a symlink's target keeps its
+// own.
+func WriteTreeAt(t testing.TB, dir string, files map[string]string, mtime time.Time) {
+	t.Helper()
+	WriteTree(t, dir, files)
+	for name, content := range files {
+		if strings.HasPrefix(content, "->") {
+			continue
+		}
+		if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(name)), mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Tree is WriteTree into a new temporary directory, which it returns.
 func Tree(t testing.TB, files map[string]string) string {
 	t.Helper()

@@ -6,47 +6,32 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
-// These tests hold the whole server to SPEC.md over loopback: a config file
-// in a temp dir, the real command's start-up path, raw requests on a socket.
+// These tests hold the whole server to the rules a site's owner relies on
+// (routing, static files, templates, error pages) over loopback: a config
+// file in a temp dir, the real command's start-up path, raw requests on a
+// socket.
 
 type site struct {
 	t    *testing.T
 	addr string
 }
 
-// serveSpec writes files (path -> content; a "->" prefix makes a symlink)
-// and site.toml into a temp dir, starts the server in-process, and returns
-// its address.
-func serveSpec(t *testing.T, toml string, files map[string]string) *site {
+// serveSite writes files (see testkit.WriteTree) and site.toml into a temp
+// dir, starts the server in-process, and returns its address.
+func serveSite(t *testing.T, toml string, files map[string]string) *site {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if target, ok := strings.CutPrefix(content, "->"); ok {
-			if err := os.Symlink(target, p); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf := filepath.Join(dir, "site.toml")
-	if err := os.WriteFile(conf, []byte("[server]\naccess_log = \"off\"\n"+toml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &site{t: t, addr: serveConfigFile(t, conf)}
+	dir := testkit.Tree(t, files)
+	testkit.WriteTree(t, dir, map[string]string{"site.toml": "[server]\naccess_log = \"off\"\n" + toml})
+	return &site{t: t, addr: serveConfigFile(t, filepath.Join(dir, "site.toml"))}
 }
 
 // serveConfigFile starts the server in-process from the config file conf,
@@ -82,7 +67,9 @@ func (s *site) raw(method, raw string) (*http.Response, string) {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(nc, raw)
+	if _, err := io.WriteString(nc, raw); err != nil {
+		s.t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(nc), &http.Request{Method: method})
 	if err != nil {
 		s.t.Fatalf("%q: %v", raw, err)
@@ -177,8 +164,8 @@ func withFiles(extra map[string]string) map[string]string {
 	return all
 }
 
-func TestSpecRoutingHostMatchIgnoresCasePortAndTrailingDot(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestHostMatchIgnoresCasePortAndTrailingDot(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	for _, host := range []string{"example.com", "EXAMPLE.com", "example.com:8080", "example.com.", "Example.COM.:80"} {
 		if _, body := s.do("GET", host, "/"); body != "site A" {
 			t.Errorf("Host %q: %q", host, body)
@@ -186,8 +173,8 @@ func TestSpecRoutingHostMatchIgnoresCasePortAndTrailingDot(t *testing.T) {
 	}
 }
 
-func TestSpecRoutingWildcards(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestWildcardHostMatchesAnyDepthButNotTheBareDomain(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	cases := map[string]string{
 		"a.example.org":        "site A", // *.example.org
 		"a.b.example.org":      "site A", // deeper names match too
@@ -205,8 +192,8 @@ func TestSpecRoutingWildcards(t *testing.T) {
 	}
 }
 
-func TestSpecRoutingLongestWildcardSuffixWins(t *testing.T) {
-	s := serveSpec(t, `
+func TestLongestWildcardSuffixWins(t *testing.T) {
+	s := serveSite(t, `
 [[listener]]
 name = "web"
 address = "127.0.0.1:0"
@@ -225,27 +212,27 @@ root = "b"
 	}
 }
 
-func TestSpecRoutingDefaultSiteElse421(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestUnknownHostGoesToTheDefaultSiteElse421(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	resp, body := s.do("GET", "unknown.test", "/")
 	if resp.StatusCode != 421 || body != "no such site" {
 		t.Fatalf("no default: %d %q", resp.StatusCode, body)
 	}
-	s = serveSpec(t, twoSites+"\n[[vhost]]\nhosts = [\"c.test\"]\ndefault = true\nroot = \"c\"\n", twoSitesFiles)
+	s = serveSite(t, twoSites+"\n[[vhost]]\nhosts = [\"c.test\"]\ndefault = true\nroot = \"c\"\n", twoSitesFiles)
 	if _, body := s.do("GET", "unknown.test", "/"); body != "site C" {
 		t.Fatalf("default: %q", body)
 	}
 }
 
-func TestSpecRoutingAbsoluteFormDecidesHost(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestAbsoluteFormTargetDecidesTheHost_RFC9112_3_2_2(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	if _, body := s.raw("GET", "GET http://deep.example.org/ HTTP/1.1\r\nHost: example.com\r\n\r\n"); body != "site B" {
 		t.Fatalf("%q", body)
 	}
 }
 
-func TestSpecRoutingRedirectsThenPathMapThenRoot(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestRedirectsComeFirstThenThePathMapThenTheRoot(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	resp, _ := s.do("GET", "example.com", "/about")
 	if resp.StatusCode != 308 || resp.Header.Get("Location") != "/redirected" {
 		t.Fatalf("redirect first: %d %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -254,7 +241,7 @@ func TestSpecRoutingRedirectsThenPathMapThenRoot(t *testing.T) {
 	if resp.StatusCode != 301 || resp.Header.Get("Location") != "/new/a/b?x=1" {
 		t.Fatalf("prefix redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	s2 := serveSpec(t, strings.Replace(twoSites, `from = "/about"`, `from = "/elsewhere"`, 1), twoSitesFiles)
+	s2 := serveSite(t, strings.Replace(twoSites, `from = "/about"`, `from = "/elsewhere"`, 1), twoSitesFiles)
 	if _, body := s2.do("GET", "example.com", "/about"); body != "about page" {
 		t.Fatalf("path map before root: %q", body)
 	}
@@ -263,8 +250,8 @@ func TestSpecRoutingRedirectsThenPathMapThenRoot(t *testing.T) {
 	}
 }
 
-func TestSpecStaticPathIsDecodedAndConfinedToRoot(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestStaticPathIsDecodedAndConfinedToTheRoot(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	if _, body := s.do("GET", "example.com", "/%64ir/./sub/../sub/file%2Etxt"); body != "in sub" {
 		t.Errorf("decoded path: %q", body)
 	}
@@ -275,13 +262,13 @@ func TestSpecStaticPathIsDecodedAndConfinedToRoot(t *testing.T) {
 		}
 	}
 	follow := strings.Replace(twoSites, `root = "a"`, "root = \"a\"\nfollow_symlinks = true", 1)
-	if _, body := serveSpec(t, follow, twoSitesFiles).do("GET", "example.com", "/escape"); body != "OUTSIDE" {
+	if _, body := serveSite(t, follow, twoSitesFiles).do("GET", "example.com", "/escape"); body != "OUTSIDE" {
 		t.Errorf("follow_symlinks = true: %q", body)
 	}
 }
 
-func TestSpecStaticDotfilesHiddenExceptWellKnown(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestDotfilesAreHiddenExceptWellKnown(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	if resp, _ := s.do("GET", "example.com", "/.secret"); resp.StatusCode != 404 {
 		t.Errorf(".secret: %d", resp.StatusCode)
 	}
@@ -289,13 +276,13 @@ func TestSpecStaticDotfilesHiddenExceptWellKnown(t *testing.T) {
 		t.Errorf(".well-known: %q", body)
 	}
 	dots := strings.Replace(twoSites, `root = "a"`, "root = \"a\"\nserve_dotfiles = true", 1)
-	if _, body := serveSpec(t, dots, twoSitesFiles).do("GET", "example.com", "/.secret"); body != "dotfile" {
+	if _, body := serveSite(t, dots, twoSitesFiles).do("GET", "example.com", "/.secret"); body != "dotfile" {
 		t.Errorf("serve_dotfiles = true: %q", body)
 	}
 }
 
-func TestSpecStaticDirectoryRedirectIndexListing(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestDirectoryRedirectsToItsSlashThenServesItsIndexOrListing(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	resp, _ := s.do("GET", "example.com", "/dir?x=1")
 	if resp.StatusCode != 301 || !strings.HasSuffix(resp.Header.Get("Location"), "dir/?x=1") {
 		t.Errorf("no slash: %d %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -307,13 +294,13 @@ func TestSpecStaticDirectoryRedirectIndexListing(t *testing.T) {
 		t.Errorf("no index, no listing: %d %q", resp.StatusCode, body)
 	}
 	listing := strings.Replace(twoSites, `root = "a"`, "root = \"a\"\nlisting = true", 1)
-	if _, body := serveSpec(t, listing, twoSitesFiles).do("GET", "example.com", "/listing-off/"); !strings.Contains(body, "readme.md") {
+	if _, body := serveSite(t, listing, twoSitesFiles).do("GET", "example.com", "/listing-off/"); !strings.Contains(body, "readme.md") {
 		t.Errorf("listing: %q", body)
 	}
 }
 
-func TestSpecStaticContentTypeAndNosniff(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestStaticFilesCarryTheirContentTypeAndNosniff(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	for target, want := range map[string]string{
 		"/":                "text/html; charset=utf-8",
 		"/style.css":       "text/css; charset=utf-8",
@@ -329,8 +316,8 @@ func TestSpecStaticContentTypeAndNosniff(t *testing.T) {
 	}
 }
 
-func TestSpecStaticValidatorsAndConditionals(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestStaticFilesCarryValidatorsThatConditionalRequestsHonour_RFC9110_13(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	resp, _ := s.do("GET", "example.com", "/style.css")
 	etag, lm := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
 	if etag == "" || lm == "" {
@@ -350,8 +337,8 @@ func TestSpecStaticValidatorsAndConditionals(t *testing.T) {
 	}
 }
 
-func TestSpecStaticRanges(t *testing.T) {
-	s := serveSpec(t, twoSites, withFiles(map[string]string{"a/digits.txt": "0123456789"}))
+func TestStaticFilesServeSingleMultipleAndUnsatisfiableRanges_RFC9110_14(t *testing.T) {
+	s := serveSite(t, twoSites, withFiles(map[string]string{"a/digits.txt": "0123456789"}))
 	resp, body := s.do("GET", "example.com", "/digits.txt", "Range: bytes=2-4")
 	if resp.StatusCode != 206 || body != "234" || resp.Header.Get("Content-Range") != "bytes 2-4/10" || resp.Header.Get("Accept-Ranges") != "bytes" {
 		t.Errorf("single: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Range"))
@@ -371,8 +358,8 @@ func TestSpecStaticRanges(t *testing.T) {
 	}
 }
 
-func TestSpecStaticPrecompressedSidecar(t *testing.T) {
-	s := serveSpec(t, twoSites, withFiles(map[string]string{"a/app.js": "plain", "a/app.js.gz": "GZIPPED", "a/app.js.br": "BROTLI"}))
+func TestPrecompressedSidecarIsServedForItsEncoding(t *testing.T) {
+	s := serveSite(t, twoSites, withFiles(map[string]string{"a/app.js": "plain", "a/app.js.gz": "GZIPPED", "a/app.js.br": "BROTLI"}))
 	resp, body := s.do("GET", "example.com", "/app.js", "Accept-Encoding: gzip, br")
 	if body != "BROTLI" || resp.Header.Get("Content-Encoding") != "br" || resp.Header.Get("Vary") != "Accept-Encoding" ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
@@ -386,8 +373,8 @@ func TestSpecStaticPrecompressedSidecar(t *testing.T) {
 	}
 }
 
-func TestSpecStaticMethods(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestStaticFilesAnswerHEADAndOPTIONSAndOthersAre405(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	resp, body := s.do("HEAD", "example.com", "/style.css")
 	if resp.StatusCode != 200 || body != "" || resp.ContentLength != 6 {
 		t.Errorf("HEAD: %d %q %d", resp.StatusCode, body, resp.ContentLength)
@@ -402,8 +389,8 @@ func TestSpecStaticMethods(t *testing.T) {
 	}
 }
 
-func TestSpecTemplates(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestTemplatesRenderEscapedAndAFailureIsTheSites500(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	_, body := s.do("GET", "example.com", "/page?name=%3Cscript%3E", "X-Test: hdr")
 	if body != "<p>&lt;script&gt;|/page|example.com|GET|hdr</p>" {
 		t.Errorf("render: %q", body)
@@ -413,8 +400,8 @@ func TestSpecTemplates(t *testing.T) {
 	}
 }
 
-func TestSpecErrorPagesAndSiteHeaders(t *testing.T) {
-	s := serveSpec(t, twoSites, twoSitesFiles)
+func TestErrorsGetTheSitesOrTheServersPageWithTheSiteHeaders(t *testing.T) {
+	s := serveSite(t, twoSites, twoSitesFiles)
 	resp, body := s.do("GET", "example.com", "/missing")
 	if resp.StatusCode != 404 || body != "custom 404" {
 		t.Errorf("site 404: %d %q", resp.StatusCode, body)
