@@ -42,9 +42,9 @@ func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *en
 
 	v := rep.e.validatorsAs(coding, now)
 	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
+	h.SetCanonical("X-Content-Type-Options", "nosniff")
 	if vary {
-		h.Set("Vary", "Accept-Encoding")
+		h.SetCanonical("Vary", "Accept-Encoding")
 	}
 	switch checkPreconditions(r, v, now) {
 	case failed:
@@ -53,8 +53,8 @@ func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *en
 		// §15.4.5: the fields a 200 would carry that caches need to
 		// update the stored response; Cache-Control is added by the
 		// site's headers layer on every response alike.
-		h.Set("ETag", v.etag)
-		h.Set("Last-Modified", v.lastModified)
+		h.SetCanonical("ETag", v.etag)
+		h.SetCanonical("Last-Modified", v.lastModified)
 		w.WriteHeader(304)
 		return nil
 	}
@@ -68,20 +68,20 @@ func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *en
 			var res rangeResult
 			ranges, res = parseRange(rv, size)
 			if res == rangeUnsatisfiable {
-				h.Set("Content-Range", unsatisfied(size))
+				h.SetCanonical("Content-Range", unsatisfied(size))
 				return &handlers.Error{Status: 416}
 			}
 		}
 	}
 
 	ctype := ContentType(e.name)
-	h.Set("Content-Type", ctype)
+	h.SetCanonical("Content-Type", ctype)
 	if coding != "" {
-		h.Set("Content-Encoding", coding)
+		h.SetCanonical("Content-Encoding", coding)
 	}
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("ETag", v.etag)
-	h.Set("Last-Modified", v.lastModified)
+	h.SetCanonical("Accept-Ranges", "bytes")
+	h.SetCanonical("ETag", v.etag)
+	h.SetCanonical("Last-Modified", v.lastModified)
 	switch len(ranges) {
 	case 0:
 		w.SetContentLength(size)
