@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// Every case here is one rule from SPEC.md "The config file", with the
+// Every case here is one rule of the config file (see the README), with the
 // exact place each diagnostic must point at. Line 1 is the first line of
 // the raw string.
 
@@ -159,7 +159,7 @@ code = 301
 	}})
 }
 
-func TestListenerChecks(t *testing.T) {
+func TestListenersNeedUniqueNamesAndHostPortAddresses(t *testing.T) {
 	runErrCases(t, []errCase{{
 		name: "no listener",
 		src: `
@@ -232,7 +232,7 @@ root = "site"
 
 func TestVhostMustNameExistingListener(t *testing.T) {
 	runErrCases(t, []errCase{{
-		name: "the example from SPEC.md",
+		name: "a vhost naming a listener that is not defined",
 		src: `
 [[listener]]
 name = "web"
@@ -428,7 +428,7 @@ hosts = ["example.com"]
 	}})
 }
 
-func TestTemplateMustParse(t *testing.T) {
+func TestTemplateThatDoesNotParseIsAnErrorAtItsEntry(t *testing.T) {
 	runErrCases(t, []errCase{{
 		name: "inline and sub-table entries",
 		src: `
@@ -497,7 +497,7 @@ root = "site"
 	}})
 }
 
-func TestRedirectChecks(t *testing.T) {
+func TestRedirectNeedsAValidStatusAPathFromAndATarget(t *testing.T) {
 	runErrCases(t, []errCase{{
 		name: "status, from and to",
 		src: `
@@ -534,7 +534,7 @@ to = "/x"
 	}})
 }
 
-func TestHeaderChecks(t *testing.T) {
+func TestSiteHeadersAreTokensWithoutControlBytesAndNeverFraming(t *testing.T) {
 	runErrCases(t, []errCase{{
 		name: "names are tokens, values have no CTLs, framing is the server's",
 		src: `
@@ -584,7 +584,7 @@ hosts = ["b.example"]
 	}})
 }
 
-func TestServerValueChecks(t *testing.T) {
+func TestServerValuesAreKnownWordsPositiveDurationsAndSizesInRange(t *testing.T) {
 	runErrCases(t, []errCase{{
 		name: "enums, durations, sizes, access log",
 		src: `

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// specExample is the annotated file from SPEC.md, with its files present.
+// specExample is the annotated example config of the README, with its files present.
 const specExample = `
 [server]
 log_level = "info"
@@ -60,7 +60,7 @@ to = "/new"
 status = 301
 `
 
-func TestSpecExampleLoads(t *testing.T) {
+func TestAnnotatedExampleConfigLoadsAsDocumented(t *testing.T) {
 	cfg, dir := mustLoad(t, specExample)
 	abs := func(p string) string { return filepath.Join(dir, filepath.FromSlash(p)) }
 	if cfg.File != abs("site.toml") {
@@ -99,7 +99,7 @@ func TestSpecExampleLoads(t *testing.T) {
 	}
 }
 
-func TestDefaultsApplied(t *testing.T) {
+func TestOmittedKeysTakeTheirDocumentedDefaults(t *testing.T) {
 	cfg, _ := mustLoad(t, `
 [[listener]]
 name = "a"
@@ -138,7 +138,7 @@ to = "/y/"
 	}
 }
 
-func TestNormalization(t *testing.T) {
+func TestHostsListenersPathsAndHeadersAreNormalised(t *testing.T) {
 	cfg, _ := mustLoad(t, `
 [[listener]]
 name = "web"
@@ -264,7 +264,7 @@ root = "site"
 	}
 }
 
-func TestLoadMissingFile(t *testing.T) {
+func TestMissingConfigFileIsOneDiagnosticNamingIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.toml")
 	_, err := Load(path)
 	var list ErrorList
@@ -362,7 +362,7 @@ hosts = ["example.com"]
 	}
 }
 
-func TestZeroConfig(t *testing.T) {
+func TestZeroConfigServesOneDirectoryWithListingOnOneAddress(t *testing.T) {
 	dir := newSite(t)
 	t.Chdir(dir)
 	cfg, err := ZeroConfig("site", "127.0.0.1:8080")
@@ -392,7 +392,7 @@ func TestZeroConfig(t *testing.T) {
 	}
 }
 
-func TestDiagnosticString(t *testing.T) {
+func TestDiagnosticReadsFileLineColKeyMessage(t *testing.T) {
 	cases := []struct {
 		d    Diagnostic
 		want string

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // siteFiles is the tree every test config can refer to. A name ending in
@@ -24,23 +26,7 @@ var siteFiles = map[string]string{
 // newSite writes siteFiles into a fresh directory and returns it.
 func newSite(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range siteFiles {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if strings.HasSuffix(name, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testkit.Tree(t, siteFiles)
 }
 
 // writeConfig writes src (minus the newline that starts a raw string

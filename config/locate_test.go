@@ -106,7 +106,7 @@ func TestLocatorHandlesCRLFAndByteOrderMark(t *testing.T) {
 	}
 }
 
-func TestKeyPathRendering(t *testing.T) {
+func TestKeyPathIsWrittenAsInTOMLWithQuotedOddKeys(t *testing.T) {
 	cases := map[string]keyPath{
 		`vhost[2].listeners[0]`:     path("vhost", 2, "listeners", 0),
 		`vhost[0].paths."/about"`:   path("vhost", 0, "paths", "/about"),

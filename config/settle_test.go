@@ -32,8 +32,12 @@ func TestLoadSettledWaitsForAHalfWrittenSaveToFinish(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		f.WriteString(settleSite[strings.Index(settleSite, "[[vhost]]"):])
-		f.Close()
+		if _, err := f.WriteString(settleSite[strings.Index(settleSite, "[[vhost]]"):]); err != nil {
+			t.Error(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
 	}()
 	cfg, err := LoadSettled(path, DefaultSettle)
 	<-done
@@ -87,7 +91,10 @@ func TestLoadSettledGivesUpOnAFileThatNeverSettles(t *testing.T) {
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
-			os.WriteFile(path, []byte("broken = "+strings.Repeat(" ", i%7)), 0o644)
+			if err := os.WriteFile(path, []byte("broken = "+strings.Repeat(" ", i%7)), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 	}()
 	const settle = 50 * time.Millisecond

@@ -105,7 +105,7 @@ func renameOver(t *testing.T, path, data string) {
 	}
 }
 
-func TestWatchRenameOver(t *testing.T) {
+func TestWatchSeesASaveByRenameOver(t *testing.T) {
 	t.Parallel() // the watcher tests spend their time waiting
 	path := filepath.Join(t.TempDir(), "site.toml")
 	write(t, path, "v1")
@@ -116,7 +116,7 @@ func TestWatchRenameOver(t *testing.T) {
 	r.expectChange("second rename over")
 }
 
-func TestWatchTruncateThenWrite(t *testing.T) {
+func TestWatchSeesASaveByTruncateThenWrite(t *testing.T) {
 	t.Parallel() // the watcher tests spend their time waiting
 	path := filepath.Join(t.TempDir(), "site.toml")
 	write(t, path, "version one")
@@ -126,10 +126,16 @@ func TestWatchTruncateThenWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond) // an editor between truncate and write
-	f.WriteString("version ")
+	if _, err := f.WriteString("version "); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(20 * time.Millisecond)
-	f.WriteString("two")
-	f.Close()
+	if _, err := f.WriteString("two"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	r.expectChange("truncate and write")
 }
 
@@ -177,11 +183,13 @@ func (m *configMap) update(files map[string]string) {
 		m.t.Fatal(err)
 	}
 	if old != "" {
-		os.RemoveAll(old)
+		if err := os.RemoveAll(old); err != nil {
+			m.t.Fatal(err)
+		}
 	}
 }
 
-func TestWatchConfigMapSymlinkSwap(t *testing.T) {
+func TestWatchSeesAConfigMapSymlinkSwap(t *testing.T) {
 	t.Parallel() // the watcher tests spend their time waiting
 	m := newConfigMap(t, map[string]string{"site.toml": "v1", "404.html": "not found"})
 	r := startWatch(t, filepath.Join(m.dir, "site.toml"), WatchOptions{})
@@ -196,11 +204,13 @@ func TestWatchConfigMapSymlinkSwap(t *testing.T) {
 
 	// Noise in the directory is not a change.
 	write(t, filepath.Join(m.dir, "unrelated"), "x")
-	os.Chmod(filepath.Join(m.dir, "..data"), 0o755)
+	if err := os.Chmod(filepath.Join(m.dir, "..data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	r.expectNone("unrelated file written", 3*testDebounce)
 }
 
-func TestWatchDeleteThenRecreate(t *testing.T) {
+func TestWatchSeesAFileDeletedThenRecreated(t *testing.T) {
 	t.Parallel() // the watcher tests spend their time waiting
 	path := filepath.Join(t.TempDir(), "site.toml")
 	write(t, path, "v1")
@@ -264,10 +274,14 @@ func TestWatchIgnoresOtherFiles(t *testing.T) {
 	r := startWatch(t, path, WatchOptions{})
 	write(t, filepath.Join(dir, "other.toml"), "x")
 	renameOver(t, filepath.Join(dir, "notes.txt"), "y")
-	os.Remove(filepath.Join(dir, "other.toml"))
+	if err := os.Remove(filepath.Join(dir, "other.toml")); err != nil {
+		t.Fatal(err)
+	}
 	r.expectNone("other files changed", 4*testDebounce)
 	// A touch (attributes only) with the same bytes is not a change.
-	os.Chtimes(path, time.Now(), time.Now())
+	if err := os.Chtimes(path, time.Now(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	r.expectNone("config touched", 4*testDebounce)
 }
 
@@ -317,14 +331,18 @@ func TestWatchDirectoryRemovedAndRecreated(t *testing.T) {
 	t.Parallel() // the watcher tests spend their time waiting
 	dir := filepath.Join(t.TempDir(), "conf")
 	path := filepath.Join(dir, "site.toml")
-	os.Mkdir(dir, 0o755)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	write(t, path, "v1")
 	r := startWatch(t, path, WatchOptions{})
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
 	r.expectNone("directory removed", 3*testDebounce)
-	os.Mkdir(dir, 0o755)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	write(t, path, "v2")
 	r.expectChange("directory and file back")
 }

@@ -68,7 +68,7 @@ func TestAccessLogJSONHasEveryFieldAndEscapesClientText(t *testing.T) {
 	}
 }
 
-func TestAccessLogCombinedFormat(t *testing.T) {
+func TestAccessLogCombinedLineHasTheApacheFields(t *testing.T) {
 	ts, path := serveWithAccessLog(t, "combined")
 	c := ts.dial(t)
 	c.send("GET /x HTTP/1.1\r\nHost: site\r\nUser-Agent: curl/8 \"x\"\xfe\r\n\r\n")
@@ -81,7 +81,7 @@ func TestAccessLogCombinedFormat(t *testing.T) {
 	}
 }
 
-func TestAccessLogReopenAfterRename(t *testing.T) {
+func TestAccessLogReopenWritesToTheNewFileAfterARename(t *testing.T) {
 	ts, path := serveWithAccessLog(t, "json")
 	snap := ts.sup.servers[ts.cfg.Listeners[0].Address].snap.Load()
 	c := ts.dial(t)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/static"
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 var kilobyte = bytes.Repeat([]byte("x"), 1024)
@@ -142,14 +142,8 @@ func watchStatus(next handlers.Handler) handlers.Handler {
 // sendfile (the wrapper passes ReadFrom through), and a small one still
 // costs no allocation on the keep-alive path.
 func TestWrappedWriterKeepsSendfileAndAllocatesNothing(t *testing.T) {
-	root := t.TempDir()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
-	if err := os.WriteFile(filepath.Join(root, "big.bin"), big, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "kb.html"), kilobyte, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := testkit.Tree(t, map[string]string{"big.bin": string(big), "kb.html": string(kilobyte)})
 	st, err := static.New(static.Options{Root: root})
 	if err != nil {
 		t.Fatal(err)

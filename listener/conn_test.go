@@ -194,7 +194,7 @@ func TestRFC9112_MalformedRequestGets400AndCloseServerKeepsServing(t *testing.T)
 	}
 }
 
-func TestRFC9112_StatusForLimits(t *testing.T) {
+func TestRFC9112_LimitsAnswer414_431_413_505_501(t *testing.T) {
 	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
 		c.Server.MaxHeaderBytes = 1024
 		c.Server.MaxBodyBytes = 10
@@ -265,7 +265,7 @@ func TestHandlerPanicAnswers500AndIsLogged(t *testing.T) {
 	}
 }
 
-func TestRFC9110_9_3_2_HeadHasLengthButNoBody(t *testing.T) {
+func TestRFC9110_9_3_2_HeadHasTheLengthOfGetButNoBody(t *testing.T) {
 	ts := startServer(t, testRouter{"": text("twelve bytes")}, nil)
 	c := ts.dial(t)
 	c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
