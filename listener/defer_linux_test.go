@@ -72,19 +72,35 @@ func TestDeferredAcceptServesPromptRequestAtOnce(t *testing.T) {
 
 // A connection that sends nothing is still closed read_header_timeout after
 // it connected, the time it spent deferred in the kernel included.
+//
+// When the kernel hands the connection over is the kernel's business: it
+// waits for the client's ACK of a SYN-ACK it retransmits after a second,
+// and a loaded machine (the whole suite under -race) has been seen to take
+// the next retransmission, seconds later. A close that late is the kernel
+// holding a connection the server has not seen, so it is tried again; a
+// close too early is the server's and fails at once.
 func TestDeferredAcceptSilentConnectionClosedAtHeaderTimeout(t *testing.T) {
 	ts := startServer(t, testRouter{"": echoPath}, func(c *config.Config) {
 		c.Server.ReadHeaderTimeout = 2 * time.Second
 	})
-	c := ts.dial(t)
-	start := time.Now()
-	got, _ := io.ReadAll(c.nc)
-	d := time.Since(start)
-	if len(got) != 0 {
-		t.Fatalf("answered %q", got)
+	var late []time.Duration
+	for attempt := 0; attempt < 3; attempt++ {
+		c := ts.dial(t)
+		start := time.Now()
+		got, _ := io.ReadAll(c.nc)
+		d := time.Since(start)
+		c.nc.Close()
+		if len(got) != 0 {
+			t.Fatalf("answered %q", got)
+		}
+		// The idle poller expires waits with one second's precision.
+		if d < 1800*time.Millisecond {
+			t.Fatalf("closed after %v, want about read_header_timeout = 2s", d)
+		}
+		if d <= 4*time.Second {
+			return
+		}
+		late = append(late, d)
 	}
-	// The idle poller expires waits with one second's precision.
-	if d < 1800*time.Millisecond || d > 4*time.Second {
-		t.Fatalf("closed after %v, want about read_header_timeout = 2s", d)
-	}
+	t.Fatalf("closed after %v, want about read_header_timeout = 2s", late)
 }
