@@ -181,7 +181,7 @@ func TestSoakLeavesNoGoroutineDescriptorOrSocketBehind(t *testing.T) {
 	}
 	s := startSite(t, map[string]string{"access_log": `"off"`, "log_level": `"info"`}, nil)
 	soak(t, s, 500, time.Now().Add(time.Minute)) // warm up pools
-	parkOne(t, s)                                 // and start the idle poller, which stays
+	parkOne(t, s)                                // and start the idle poller, which stays
 	s.waitNoStuckSockets(t, 5*time.Second)
 	base := measure(t)
 

@@ -34,6 +34,13 @@ type Config struct {
 	Listeners []Listener
 	// Vhosts are the [[vhost]] tables, in file order.
 	Vhosts []Vhost
+	// ACME is the [acme] table, defaults filled in; it matters only when
+	// a site has tls.acme = true.
+	ACME ACME
+	// Warnings are problems that do not stop the config from serving: a
+	// certificate that does not cover one of its site's hosts, or that
+	// expires soon. -t prints them and the server logs them at start.
+	Warnings []Diagnostic
 	// Hash is the SHA-256 of the normalized config plus the contents of
 	// the templates and error pages it names, so a reload that changes
 	// nothing can be skipped; comments and formatting do not affect it.
@@ -113,6 +120,11 @@ type Listener struct {
 	// Address is host:port as given ("127.0.0.1:8080", "[::1]:8080",
 	// ":8080"); port 0 picks a free port.
 	Address string
+	// TLS makes the listener speak HTTPS; every site on it has a TLS.
+	TLS bool
+	// HTTP2 asks for HTTP/2 beside HTTP/1.1: by ALPN on a TLS listener
+	// (default true), with prior knowledge on a plain one (default false).
+	HTTP2 bool
 }
 
 // Vhost is one [[vhost]] table: a site.
@@ -149,6 +161,41 @@ type Vhost struct {
 	Headers []HeaderField
 	// Redirects are the [[vhost.redirect]] tables, in file order.
 	Redirects []Redirect
+	// TLS is the [vhost.tls] table: where the site's certificate comes
+	// from. Nil when the site has none (it is then on plain listeners
+	// only).
+	TLS *VhostTLS
+	// HTTPSRedirect answers every request on a plain listener with a 308
+	// to the same URL over HTTPS (ACME challenges excepted).
+	HTTPSRedirect bool
+	// HSTS is the Strict-Transport-Security value sent on HTTPS
+	// responses; "" sends none.
+	HSTS string
+}
+
+// VhostTLS is one site's certificate: files (Cert and Key, absolute
+// paths) or ACME.
+type VhostTLS struct {
+	Cert, Key string
+	ACME      bool
+}
+
+// ACME is the [acme] table: the certificate authority automatic
+// certificates are ordered from, and where they are kept.
+type ACME struct {
+	// Email is the account's contact address, "" for none.
+	Email string
+	// CA is the directory URL of the ACME server.
+	CA string
+	// CARoot is the absolute path of a PEM file with roots to trust for
+	// the CA's own HTTPS, "" for the system's.
+	CARoot string
+	// Storage is the absolute path of the directory holding the account
+	// and the certificates.
+	Storage string
+	// Challenges are the challenge types offered: "http-01",
+	// "tls-alpn-01".
+	Challenges []string
 }
 
 // PathEntry maps one exact URL path to a file.
@@ -236,6 +283,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, c.errorList()
 	}
 	cfg.File = abs
+	cfg.Warnings = c.place(c.warnings)
 	cfg.Hash = hashConfig(cfg, c.contents)
 	cfg.FileSum = sha256.Sum256(data)
 	return cfg, nil

@@ -376,7 +376,7 @@ func TestZeroConfigServesOneDirectoryWithListingOnOneAddress(t *testing.T) {
 		Index:     []string{"index.html"},
 		Listing:   true,
 	}
-	if cfg.File != "" || !reflect.DeepEqual(cfg.Listeners, []Listener{{"default", "127.0.0.1:8080"}}) ||
+	if cfg.File != "" || !reflect.DeepEqual(cfg.Listeners, []Listener{{Name: "default", Address: "127.0.0.1:8080"}}) ||
 		!reflect.DeepEqual(cfg.Vhosts, []Vhost{want}) || cfg.Server.MaxConnections != 10000 || cfg.Hash == [32]byte{} {
 		t.Errorf("ZeroConfig = %+v", cfg)
 	}

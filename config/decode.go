@@ -12,6 +12,8 @@ type vhostSource struct {
 	hosts      []item  // normalized, without duplicates
 	listeners  []item  // as written; nil when the key is absent
 	defaultKey keyPath // where default = … is, or would be
+	table      keyPath // the [[vhost]] table itself
+	redirect   keyPath // where https_redirect = … is
 }
 
 // listenerSource keeps where a listener's name and address came from.
@@ -49,6 +51,7 @@ func (c *checker) decode(tree map[string]any) *Config {
 	if isMissing(tree["vhost"]) {
 		c.keyErrorf(keyPath{"vhost"}, "no vhost defined; add a [[vhost]] table")
 	}
+	cfg.ACME = c.acme(root.sub("acme"))
 	root.unknown()
 
 	c.crossCheck(cfg, lsrc, vsrc)
@@ -113,13 +116,15 @@ func (c *checker) listener(t *table) (Listener, listenerSource) {
 	} else if !t.has("address") {
 		c.keyErrorf(src.address, "missing; every listener needs an address (host:port)")
 	}
+	l.TLS = t.boolean("tls", false)
+	l.HTTP2 = t.boolean("http2", l.TLS)
 	t.unknown()
 	return l, src
 }
 
 func (c *checker) vhost(t *table) (Vhost, vhostSource) {
 	v := defaultVhost()
-	src := vhostSource{defaultKey: t.path.key("default")}
+	src := vhostSource{defaultKey: t.path.key("default"), table: t.path, redirect: t.path.key("https_redirect")}
 	v.Default = t.boolean("default", false)
 
 	hosts, _ := t.strings("hosts")
@@ -174,6 +179,11 @@ func (c *checker) vhost(t *table) (Vhost, vhostSource) {
 	v.Headers = c.headers(t.sub("headers"))
 	rts, _ := t.tables("redirect")
 	v.Redirects = c.redirects(rts)
+	v.TLS = c.vhostTLS(t.sub("tls"), src.hosts)
+	v.HTTPSRedirect = t.boolean("https_redirect", false)
+	if s, p, ok := t.str("hsts"); ok {
+		v.HSTS = c.hsts(p, s)
+	}
 
 	// Judged on what was written, so a root that failed its own check is
 	// not reported a second time as missing. An unknown key is most likely

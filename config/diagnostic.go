@@ -123,6 +123,7 @@ type checker struct {
 	dir      string            // relative paths are resolved against it
 	src      []byte            // the file, to locate keys in
 	problems []problem         //
+	warnings []problem         // placed and kept in Config.Warnings
 	contents map[string][]byte // every file read, by absolute path
 }
 
@@ -143,12 +144,21 @@ func (c *checker) valueErrorf(p keyPath, format string, args ...any) {
 	c.problems = append(c.problems, problem{path: p, atValue: true, msg: fmt.Sprintf(format, args...)})
 }
 
+// warnf reports something that does not stop the config from loading but
+// that its author should hear about (printed by -t, logged at start).
+func (c *checker) warnf(p keyPath, format string, args ...any) {
+	c.warnings = append(c.warnings, problem{path: p, atValue: true, msg: fmt.Sprintf(format, args...)})
+}
+
 // errorList places every problem in the source and sorts them. The source
-// is scanned only here, once, because a valid file never needs it.
-func (c *checker) errorList() ErrorList {
+// is scanned only here and for warnings, because a valid file with nothing
+// to warn about never needs it.
+func (c *checker) errorList() ErrorList { return c.place(c.problems) }
+
+func (c *checker) place(problems []problem) ErrorList {
 	loc := newLocator(c.src)
-	l := make(ErrorList, len(c.problems))
-	for i, p := range c.problems {
+	l := make(ErrorList, len(problems))
+	for i, p := range problems {
 		line, col := loc.find(p.path, p.atValue)
 		l[i] = Diagnostic{File: c.name(), Line: line, Col: col, Key: p.path.String(), Msg: p.msg}
 	}

@@ -20,8 +20,9 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 	w.line("file", cfg.File)
 	hashServer(w, &cfg.Server)
 	for _, l := range cfg.Listeners {
-		w.line("listener", l.Name, l.Address)
+		w.line("listener", l.Name, l.Address, l.TLS, l.HTTP2)
 	}
+	w.line("acme", cfg.ACME.Email, cfg.ACME.CA, cfg.ACME.CARoot, cfg.ACME.Storage, cfg.ACME.Challenges)
 	for _, v := range cfg.Vhosts {
 		w.line("vhost", v.Default, v.Root, v.Listing, v.FollowSymlinks, v.ServeDotfiles)
 		w.line("hosts", v.Hosts)
@@ -39,6 +40,10 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 		}
 		for _, r := range v.Redirects {
 			w.line("redirect", r.From, r.To, r.Status)
+		}
+		w.line("https", v.HTTPSRedirect, v.HSTS)
+		if v.TLS != nil {
+			w.line("tls", v.TLS.Cert, v.TLS.Key, v.TLS.ACME)
 		}
 	}
 	var sum [32]byte

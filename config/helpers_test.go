@@ -61,6 +61,8 @@ type errCase struct {
 	name string
 	src  string
 	want []want
+	// files are written into the site before the config loads.
+	files map[string]string
 }
 
 // runErrCases loads each case from a fresh site and requires exactly the
@@ -70,6 +72,7 @@ func runErrCases(t *testing.T, cases []errCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := newSite(t)
+			testkit.WriteTree(t, dir, tc.files)
 			path := writeConfig(t, dir, tc.src)
 			cfg, err := Load(path)
 			if err == nil {

@@ -16,6 +16,7 @@ func (c *checker) crossCheck(cfg *Config, ls []listenerSource, vs []vhostSource)
 		cfg.Vhosts[i].Listeners = c.resolveListeners(cfg.Listeners, names, vs[i])
 	}
 	c.checkClaims(cfg.Vhosts, vs)
+	c.checkTLS(cfg, vs)
 }
 
 // checkListeners reports duplicate names and addresses and returns the

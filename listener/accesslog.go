@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -449,6 +450,13 @@ func appendJSON(b []byte, now time.Time, remote, site string, req *handlers.Requ
 	b = appendJSONString(b, referer)
 	b = append(b, `,"user_agent":`...)
 	b = appendJSONString(b, ua)
+	if req != nil && req.TLS != nil {
+		// Only on TLS connections, so a plain entry stays as short as it was.
+		b = append(b, `,"tls":"`...)
+		b = append(b, tls.VersionName(req.TLS.Version)...)
+		b = append(b, `","sni":`...)
+		b = appendJSONString(b, []byte(req.TLS.ServerName))
+	}
 	return append(b, "}\n"...)
 }
 

@@ -168,6 +168,10 @@ func (c *conn) tryIdlePeek(fd uintptr) bool {
 // TLS handshake and ALPN), then the protocol. HTTP/1.1 is the only one so
 // far, over a plain socket or a *tls.Conn alike.
 func (s *server) serveConn(nc net.Conn) {
+	if snap := s.snap.Load(); snap.certs != nil {
+		s.serveTLS(nc, &snap.settings)
+		return
+	}
 	s.serveHTTP1(newTransport(nc))
 }
 
@@ -331,7 +335,7 @@ func (c *conn) serveOne() step {
 	h, site, routed := snap.router.Route(req.Host)
 	var herr error
 	switch {
-	case !routed:
+	case !routed || !c.t.covers(req.Host):
 		herr = errMisdirected
 	case req.Form == parser.AsteriskForm:
 		// OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7).
@@ -430,7 +434,7 @@ func (c *conn) request(p *parser.Request, received time.Time) *handlers.Request 
 		ContentLength: p.ContentLength,
 		Proto:         protoName(p),
 		RemoteAddr:    c.t.peer(),
-		TLS:           c.t.tls,
+		TLS:           c.t.tlsState(),
 		Received:      received,
 		Ctx:           &c.life,
 	}

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -74,6 +75,7 @@ func SettingsFrom(s *config.Server) Settings {
 type snapshot struct {
 	name     string
 	router   Router
+	certs    Certifier // nil on a plain listener
 	settings Settings
 	pages    handlers.ErrorWriter
 	access   *AccessLog
@@ -104,6 +106,11 @@ type server struct {
 	snap     atomic.Pointer[snapshot]
 	draining atomic.Bool
 	done     chan struct{}
+	// stopCtx ends when the listener stops accepting, to cut handshakes
+	// short.
+	stopCtx context.Context
+	stopTLS context.CancelFunc
+	tlsConf *tls.Config
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -161,6 +168,7 @@ func (s *server) stopAccepting() {
 		return
 	}
 	close(s.done)
+	s.stopTLS()
 	s.ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {

@@ -82,6 +82,9 @@ func (e *BindError) Unwrap() error { return e.Err }
 // owns their resources. A nil Owner means they own nothing to close.
 type Snapshot struct {
 	Routers map[string]Router
+	// Certs are the certificates of the listeners with tls = true, by
+	// listener name.
+	Certs map[string]Certifier
 	// Errors renders the errors raised before a site is known: malformed
 	// requests, and hosts no site claims.
 	Errors handlers.ErrorWriter
@@ -95,6 +98,7 @@ type Snapshot struct {
 // keeps its reference to snap.Owner and retires it when the snapshot is
 // replaced; requests in flight keep theirs until they end.
 func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error) {
+	snap0 := snap
 	routers, access, owner := snap.Routers, snap.Access, snap.Owner
 	if owner == nil {
 		owner = NewGeneration()
@@ -122,6 +126,9 @@ func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error)
 		if _, ok := routers[l.Name]; !ok {
 			return fail(fmt.Errorf("listener %q: no routing table", l.Name))
 		}
+		if _, ok := snap.Certs[l.Name]; l.TLS && !ok {
+			return fail(fmt.Errorf("listener %q: tls = true but no certificates", l.Name))
+		}
 		if _, running := sup.servers[l.Address]; running {
 			ch.Kept = append(ch.Kept, l.Address)
 			continue
@@ -140,6 +147,9 @@ func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error)
 	}
 	for _, l := range cfg.Listeners {
 		snap := &snapshot{name: l.Name, router: routers[l.Name], settings: settings, pages: pages, access: access, owner: owner}
+		if l.TLS {
+			snap.certs = snap0.Certs[l.Name]
+		}
 		if s, ok := sup.servers[l.Address]; ok {
 			if s.snap.Load().settings.deferral != settings.deferral {
 				deferAccept(s.ln, settings.deferral > 0)
@@ -155,6 +165,8 @@ func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error)
 			done:  make(chan struct{}),
 			conns: make(map[*conn]struct{}),
 		}
+		s.stopCtx, s.stopTLS = context.WithCancel(context.Background())
+		s.tlsConf = s.newTLSConfig()
 		s.snap.Store(snap)
 		sup.servers[l.Address] = s
 		s.wg.Add(1)

@@ -30,8 +30,21 @@ type transport struct {
 	// writes flagged MSG_MORE and file bodies by sendfile. Over TLS every
 	// byte must pass through the record layer instead.
 	plaintext bool
-	// tls is the session's state, nil on a plain connection.
-	tls *tls.ConnectionState
+	// tls is the session, nil on a plain connection. What only a TLS
+	// connection needs lives behind this one pointer, so a plain
+	// connection does not grow.
+	tls *tlsSession
+}
+
+// tlsSession is what the connection loop keeps of a TLS connection.
+type tlsSession struct {
+	state tls.ConnectionState
+	// cert is the certificate the handshake presented: a request's host
+	// must be one it covers (RFC 9110 §15.5.20: 421 otherwise).
+	cert *tls.Certificate
+	// covered is the last host found covered, so a keep-alive
+	// connection checks its host once.
+	covered string
 }
 
 // peer is the client's address, or the zero AddrPort when conn is not TCP.
@@ -50,8 +63,7 @@ func newTransport(nc net.Conn) transport {
 	t := transport{conn: nc, fd: -1}
 	under := nc
 	if tc, ok := nc.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		t.tls = &st
+		t.tls = &tlsSession{state: tc.ConnectionState()}
 		under = tc.NetConn()
 	} else {
 		t.plaintext = true

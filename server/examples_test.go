@@ -2,18 +2,26 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moreweb/moreweb/certs"
 	"github.com/moreweb/moreweb/config"
 )
 
 // TestExamplesLoadAndServe keeps the shipped examples working: every config
 // under examples/ validates, starts, and answers 200 for "/" on each of its
-// sites.
+// sites, over HTTPS on its TLS listeners. The HTTPS example is served from
+// a copy beside a certificate made as its comments say (moreweb dev-cert);
+// the production example, whose roots are on the server it is meant for,
+// must have no other error than those roots.
 func TestExamplesLoadAndServe(t *testing.T) {
 	files, err := filepath.Glob("../examples/*.toml")
 	if err != nil || len(files) == 0 {
@@ -21,6 +29,13 @@ func TestExamplesLoadAndServe(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
+			switch filepath.Base(file) {
+			case "production.toml":
+				checkOnlyRootsMissing(t, file)
+				return
+			case "https.toml":
+				file = withDevCertificate(t, file)
+			}
 			cfg, err := config.Load(file)
 			if err != nil {
 				t.Fatal(err)
@@ -39,20 +54,91 @@ func TestExamplesLoadAndServe(t *testing.T) {
 				defer cancel()
 				a.sup.Shutdown(ctx)
 			}()
-			s := &site{t: t}
-			for _, addr := range a.sup.Addrs() {
-				s.addr = addr.String()
+			tlsAddr, plainAddr := "", ""
+			for _, l := range cfg.Listeners {
+				addr := a.sup.Addrs()[l.Address].String()
+				if l.TLS {
+					tlsAddr = addr
+				} else {
+					plainAddr = addr
+				}
 			}
+			roots := devCARoots(t, filepath.Dir(file))
 			for _, v := range cfg.Vhosts {
 				for _, host := range v.Hosts {
 					if strings.HasPrefix(host, "*.") {
 						continue
 					}
+					if v.TLS != nil && tlsAddr != "" {
+						tc, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: host, RootCAs: roots})
+						if err != nil {
+							t.Errorf("%s: %v", host, err)
+							continue
+						}
+						if resp, _ := get(t, tc, host, "/"); resp.StatusCode != 200 {
+							t.Errorf("%s over HTTPS: GET / answered %d", host, resp.StatusCode)
+						}
+						tc.Close()
+						continue
+					}
+					s := &site{t: t, addr: plainAddr}
 					if resp, _ := s.do("GET", host, "/"); resp.StatusCode != 200 {
 						t.Errorf("%s: GET / answered %d", host, resp.StatusCode)
 					}
 				}
 			}
 		})
+	}
+}
+
+// withDevCertificate copies the example into a temporary directory beside
+// the example sites and makes the certificate it names there.
+func withDevCertificate(t *testing.T, file string) string {
+	dir := t.TempDir()
+	sites, err := filepath.Abs(filepath.Join(filepath.Dir(file), "sites"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(sites, filepath.Join(dir, "sites")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(dir, filepath.Base(file))
+	if err := os.WriteFile(copied, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := certs.DevCertificate(filepath.Join(dir, "certs"), []string{"localhost", "alpha.localhost", "beta.localhost", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	return copied
+}
+
+// devCARoots trusts the development CA beside an example, if there is one.
+func devCARoots(t *testing.T, dir string) *x509.CertPool {
+	pem, err := os.ReadFile(filepath.Join(dir, "certs", "moreweb-dev-ca.pem"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return pool
+}
+
+func checkOnlyRootsMissing(t *testing.T, file string) {
+	_, err := config.Load(file)
+	var list config.ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("want only missing roots, got %v", err)
+	}
+	for _, d := range list {
+		if !strings.HasSuffix(d.Key, ".root") || !strings.Contains(d.Msg, "does not exist") {
+			t.Errorf("%s", d)
+		}
 	}
 }

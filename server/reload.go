@@ -70,6 +70,7 @@ func (a *Server) Reload(trigger string) {
 	a.gen.Retire()
 	a.gen, a.access = snap.Owner, snap.Access
 	a.logs.set(&cfg.Server)
+	logWarnings(a.log, cfg)
 	if unchanged {
 		a.log.Info("reloaded: config unchanged, files reopened", zap.String("trigger", trigger),
 			zap.String("hash", shortHash(cfg)), zap.Duration("took", time.Since(began)))

@@ -99,8 +99,12 @@ func Start(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.gen, s.access = snap.Owner, snap.Access
 	for _, l := range cfg.Listeners {
-		s.log.Info("listening", zap.String("listener", l.Name), zap.String("address", l.Address))
+		s.log.Info("listening", zap.String("listener", l.Name), zap.String("address", l.Address), zap.Bool("tls", l.TLS))
+		if l.HTTP2 {
+			s.log.Warn("http2: HTTP/2 is not available in this version; the listener speaks HTTP/1.1 only", zap.String("listener", l.Name))
+		}
 	}
+	logWarnings(s.log, cfg)
 	s.log.Info("moreweb started", zap.String("version", opts.Version), zap.String("config", cfg.File),
 		zap.String("hash", shortHash(cfg)), zap.Int("sites", len(cfg.Vhosts)))
 	return s, nil
@@ -110,7 +114,7 @@ func Start(cfg *config.Config, opts Options) (*Server, error) {
 // only shows when the sites are built (a root that cannot be opened) is
 // reported too.
 func Check(cfg *config.Config) error {
-	routes, err := vhost.Build(cfg, nil)
+	routes, err := vhost.Build(cfg, vhost.Options{Certs: loadedCerts})
 	if err != nil {
 		return err
 	}
@@ -121,7 +125,7 @@ func Check(cfg *config.Config) error {
 // handler and template, and the access log, all owned by a new generation.
 // Called with mu held, or before the server runs.
 func (s *Server) build(cfg *config.Config) (listener.Snapshot, error) {
-	routes, err := buildRoutes(cfg, s.log)
+	routes, err := buildRoutes(cfg, s.log, vhost.Options{Certs: watchedCerts(s.log), Port: s.boundPort(cfg)})
 	if err != nil {
 		return listener.Snapshot{}, err
 	}
@@ -138,8 +142,15 @@ func (s *Server) build(cfg *config.Config) (listener.Snapshot, error) {
 	for name, t := range routes.Tables {
 		routers[name] = t
 	}
+	tlsCerts := map[string]listener.Certifier{}
+	for _, l := range cfg.Listeners {
+		if l.TLS {
+			tlsCerts[l.Name] = routes.Tables[l.Name]
+		}
+	}
 	return listener.Snapshot{
 		Routers: routers,
+		Certs:   tlsCerts,
 		Errors:  errorpage.FromBytes(cfg.Server.ErrorPages.Bodies()),
 		Access:  access,
 		Owner:   gen,
@@ -155,15 +166,16 @@ func (s *Server) Log() *zap.Logger { return s.log }
 
 // buildRoutes compiles every listener's routing table. What the sites
 // notice while serving (a static root replaced or gone) goes to log.
-func buildRoutes(cfg *config.Config, log *zap.Logger) (*vhost.Routes, error) {
+func buildRoutes(cfg *config.Config, log *zap.Logger, opt vhost.Options) (*vhost.Routes, error) {
 	log = log.Named("static")
-	return vhost.Build(cfg, func(site, root, msg string, err error) {
+	opt.Log = func(site, root, msg string, err error) {
 		if err != nil {
 			log.Warn(msg, zap.String("site", site), zap.String("root", root), zap.Error(err))
 			return
 		}
 		log.Info(msg, zap.String("site", site), zap.String("root", root))
-	})
+	}
+	return vhost.Build(cfg, opt)
 }
 
 // Watch starts watching the config file at path until ctx ends; each
@@ -296,4 +308,11 @@ func (a *Server) ReopenLogs() {
 		return
 	}
 	a.log.Info("access log reopened")
+}
+
+// logWarnings logs what -t warns about, each time a config is taken up.
+func logWarnings(log *zap.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn(w.Msg, zap.String("at", w.String()))
+	}
 }

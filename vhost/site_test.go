@@ -293,7 +293,7 @@ func TestSiteServesTheErrorPageBytesItsSnapshotHashed(t *testing.T) {
 	}
 	serve404 := func(cfg *config.Config) string {
 		t.Helper()
-		routes, err := Build(cfg, nil)
+		routes, err := Build(cfg, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

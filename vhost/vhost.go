@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/moreweb/moreweb/config"
@@ -26,8 +27,12 @@ type Site struct {
 	// Handler serves the site's requests, errors included: it renders the
 	// site's error pages itself and returns the error only for the log.
 	Handler handlers.Handler
-	// closers release what the site holds open (its static root).
+	// closers release what the site holds open (its static root, its
+	// certificate files' watcher).
 	closers []io.Closer
+	// certs gives the site's certificate on TLS listeners; nil when the
+	// site has no [vhost.tls].
+	certs CertSource
 }
 
 // Routes is a config's routing: a table for each listener, and the sites
@@ -57,6 +62,18 @@ func (r *Routes) Close() error {
 // when the site answers 404 because of it.
 type Logger func(site, root, msg string, err error)
 
+// Options are what Build needs from the server beyond the config.
+type Options struct {
+	// Log may be nil.
+	Log Logger
+	// Certs opens a TLS site's certificate source; the closer, if any, is
+	// closed with the routes. Required when a site has [vhost.tls].
+	Certs func(v *config.Vhost) (CertSource, io.Closer, error)
+	// Port returns the port a listener is bound to, for redirects to
+	// HTTPS; nil uses the port in the listener's address.
+	Port func(listener string) string
+}
+
 // Build compiles cfg into a table for each of its listeners, keyed by
 // listener name. A listener no vhost is served on gets an empty table
 // (every request 421). Each site is built once and shared by the tables of
@@ -64,7 +81,7 @@ type Logger func(site, root, msg string, err error)
 //
 // cfg has been validated, so the conflicts Build checks for (two claims on
 // one host or two defaults on a listener) mean a bug, not a user's error.
-func Build(cfg *config.Config, log Logger) (*Routes, error) {
+func Build(cfg *config.Config, opt Options) (*Routes, error) {
 	r := &Routes{Tables: make(map[string]*Table, len(cfg.Listeners))}
 	for _, l := range cfg.Listeners {
 		r.Tables[l.Name] = &Table{exact: map[string]*Site{}, wildcard: map[string]*Site{}}
@@ -75,7 +92,7 @@ func Build(cfg *config.Config, log Logger) (*Routes, error) {
 	}
 	for i := range cfg.Vhosts {
 		v := &cfg.Vhosts[i]
-		site, err := buildSite(v, log)
+		site, err := buildSite(cfg, v, opt)
 		if err != nil {
 			return fail(fmt.Errorf("vhost[%d]: %w", i, err))
 		}
@@ -130,7 +147,8 @@ func (t *Table) add(s *Site, v *config.Vhost) error {
 // replace one (a site-wide Content-Type yields to the file's). Parts the
 // vhost does not configure are left out; a site with none answers every
 // request 404.
-func buildSite(v *config.Vhost, log Logger) (*Site, error) {
+func buildSite(cfg *config.Config, v *config.Vhost, opt Options) (*Site, error) {
+	log := opt.Log
 	s := &Site{Name: "default"}
 	if len(v.Hosts) > 0 {
 		s.Name = v.Hosts[0]
@@ -175,9 +193,25 @@ func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 		s.closers = append(s.closers, st)
 	}
 
+	if v.TLS != nil {
+		if opt.Certs == nil {
+			s.Close()
+			return nil, errors.New("tls: no certificate source")
+		}
+		src, closer, err := opt.Certs(v)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.certs = src
+		if closer != nil {
+			s.closers = append(s.closers, closer)
+		}
+	}
+
 	pages := errorpage.FromBytes(v.ErrorPages.Bodies())
 	var h handlers.Handler = chain
-	for _, mw := range siteMiddleware(v) {
+	for _, mw := range siteMiddleware(cfg, v, opt) {
 		h = mw(h)
 	}
 	s.Handler = errorpage.Wrap(h, pages)
@@ -185,13 +219,47 @@ func buildSite(v *config.Vhost, log Logger) (*Site, error) {
 }
 
 // siteMiddleware lists the layers a site's config asks for, innermost
-// first; a layer the site does not use is not there at all. The last,
-// outermost one, marks every response nosniff before anything else runs,
-// so that a site's own headers can still override it.
-func siteMiddleware(v *config.Vhost) []handlers.Middleware {
+// first; a layer the site does not use is not there at all. The redirect to
+// HTTPS is innermost of them, so that it carries the site's headers; HSTS
+// and nosniff go on before anything else runs, so that a site's own headers
+// can still override them.
+func siteMiddleware(cfg *config.Config, v *config.Vhost, opt Options) []handlers.Middleware {
 	var mws []handlers.Middleware
+	if v.HTTPSRedirect {
+		mws = append(mws, httpsRedirect(tlsPort(cfg, v, opt)))
+	}
 	if len(v.Headers) > 0 {
 		mws = append(mws, withHeaders(v.Headers))
 	}
+	if v.HSTS != "" {
+		mws = append(mws, hsts(v.HSTS))
+	}
 	return append(mws, noSniff)
+}
+
+// tlsPort returns the port of v's first TLS listener, as a redirect to
+// HTTPS names it.
+func tlsPort(cfg *config.Config, v *config.Vhost, opt Options) func() string {
+	for _, name := range v.Listeners {
+		for _, l := range cfg.Listeners {
+			if l.Name != name || !l.TLS {
+				continue
+			}
+			if opt.Port != nil {
+				return func() string { return opt.Port(name) }
+			}
+			_, port, _ := net.SplitHostPort(l.Address)
+			return func() string { return port }
+		}
+	}
+	return func() string { return "" }
+}
+
+// Close releases what s holds open.
+func (s *Site) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }

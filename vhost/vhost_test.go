@@ -28,7 +28,7 @@ func buildLogged(t *testing.T, files map[string]string, toml string, log Logger)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	routes, err := Build(cfg, log)
+	routes, err := Build(cfg, Options{Log: log})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}

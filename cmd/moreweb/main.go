@@ -3,6 +3,7 @@
 //	moreweb -c site.toml      run the sites; saving the file reloads it
 //	moreweb -t -c site.toml   check the file and exit
 //	moreweb                   serve the current directory on 127.0.0.1:8080
+//	moreweb dev-cert          make a local certificate for *.localhost
 package main
 
 import (
@@ -27,6 +28,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "dev-cert" {
+		return devCert(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("moreweb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -39,7 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		memProfile  = fs.String("memprofile", "", "write an allocation profile to `file` at stop")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: moreweb [-c site.toml] [-t] [-version] [-root DIR] [-listen ADDR]\n")
+		fmt.Fprintf(stderr, "usage: moreweb [-c site.toml] [-t] [-version] [-root DIR] [-listen ADDR]\n"+
+			"       moreweb dev-cert [-dir DIR] [NAME ...]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err := server.Check(cfg); err != nil {
 			fmt.Fprintln(stdout, err)
 			return 1
+		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
 		}
 		fmt.Fprintln(stdout, "configuration ok")
 		return 0

@@ -7,6 +7,7 @@ package tmpl
 
 import (
 	"bytes"
+	"crypto/tls"
 	"html/template"
 	"net/url"
 	"sync"
@@ -28,6 +29,19 @@ type Data struct {
 	Method string
 	// Header reads request header fields: {{.Header.Get "User-Agent"}}.
 	Header Header
+	// TLS is what the connection's TLS says; its fields are empty on a
+	// plain connection, so {{if .TLS.Version}} tells the two apart.
+	TLS TLS
+}
+
+// TLS are the TLS facts a page may show.
+type TLS struct {
+	// Version is "TLS 1.3" or "TLS 1.2", "" on a plain connection.
+	Version string
+	// ServerName is the name the client asked for (SNI), "" without.
+	ServerName string
+	// Protocol is the protocol chosen by ALPN, such as "http/1.1".
+	Protocol string
 }
 
 // Header gives a template read access to the request's header fields.
@@ -99,7 +113,15 @@ func dataOf(r *handlers.Request) *Data {
 		Host:   string(r.Host),
 		Method: r.Method,
 		Header: Header{r.Header},
+		TLS:    tlsOf(r.TLS),
 	}
+}
+
+func tlsOf(cs *tls.ConnectionState) TLS {
+	if cs == nil {
+		return TLS{}
+	}
+	return TLS{Version: tls.VersionName(cs.Version), ServerName: cs.ServerName, Protocol: cs.NegotiatedProtocol}
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+
+	"go.uber.org/zap"
+
+	"github.com/moreweb/moreweb/certs"
+	"github.com/moreweb/moreweb/config"
+	"github.com/moreweb/moreweb/vhost"
+)
+
+// pairSource serves a site's certificate files, kept live by their watcher.
+type pairSource struct{ p *certs.Pair }
+
+func (s pairSource) Certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.p.Certificate(), nil
+}
+
+// fixedPair is a pair loaded once, for -t, which serves nothing.
+type fixedPair struct{ c *tls.Certificate }
+
+func (s fixedPair) Certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.c, nil }
+
+// watchedCerts opens a TLS site's certificate source for a serving
+// snapshot: its files, watched for as long as the snapshot lives.
+func watchedCerts(log *zap.Logger) func(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
+	log = log.Named("certs")
+	return func(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
+		if v.TLS.ACME {
+			return nil, nil, errACMEUnavailable
+		}
+		p, err := certs.WatchPair(v.TLS.Cert, v.TLS.Key, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pairSource{p}, p, nil
+	}
+}
+
+var errACMEUnavailable = errors.New("acme = true: automatic certificates are not available yet; use cert and key")
+
+// loadedCerts is watchedCerts without the watching, for -t.
+func loadedCerts(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
+	if v.TLS.ACME {
+		return nil, nil, errACMEUnavailable
+	}
+	c, err := certs.LoadPair(v.TLS.Cert, v.TLS.Key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fixedPair{c}, nil, nil
+}
+
+// boundPort returns the port a listener is bound to now, so that a
+// redirect to HTTPS names the right port even for a listener on port 0.
+func (s *Server) boundPort(cfg *config.Config) func(listener string) string {
+	addrOf := map[string]string{}
+	for _, l := range cfg.Listeners {
+		addrOf[l.Name] = l.Address
+	}
+	return func(name string) string {
+		addr := addrOf[name]
+		if a, ok := s.sup.Addrs()[addr]; ok {
+			addr = a.String()
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		return port
+	}
+}
