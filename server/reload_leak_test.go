@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -36,7 +37,7 @@ func TestReloadDoesNotLeak(t *testing.T) {
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	dir := t.TempDir()
-	web, extraA, extraB := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	web, secure, extraA, extraB := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 	testkit.WriteTree(t, dir, map[string]string{
 		"www1/index.html": "one",
 		"www2/index.html": "two",
@@ -44,6 +45,9 @@ func TestReloadDoesNotLeak(t *testing.T) {
 		"hello.tmpl":      "hello {{.Host}}",
 		"404.html":        "not here",
 	})
+	// Each snapshot watches its certificate files; the watchers must close
+	// with it.
+	testkit.WriteCert(t, dir, "site", "a.test", "b.test", "c.test")
 	site := func(sites [2]string, extra, access, format, logFormat string) string {
 		return fmt.Sprintf(`[server]
 access_log = %q
@@ -59,10 +63,19 @@ address = %q
 name = "extra"
 address = %q
 
+[[listener]]
+name = "secure"
+address = %q
+tls = true
+
 [[vhost]]
 hosts = ["a.test"]
 default = true
 root = "www1"
+
+[vhost.tls]
+cert = "site.pem"
+key = "site.key"
 
 [vhost.paths]
 "/hello" = { file = "hello.tmpl", template = true }
@@ -73,7 +86,11 @@ root = "www1"
 [[vhost]]
 hosts = [%q]
 root = %q
-`, access, format, logFormat, web, extra, sites[0], sites[1])
+
+[vhost.tls]
+cert = "site.pem"
+key = "site.key"
+`, access, format, logFormat, web, extra, secure, sites[0], sites[1])
 	}
 	testkit.WriteTree(t, dir, map[string]string{
 		"a.toml": site([2]string{"c.test", "www2"}, extraA, filepath.Join(dir, "a.log"), "json", "console"),
@@ -95,6 +112,7 @@ root = %q
 	}
 	defer a.shutdown(os.Interrupt, nil)
 	addr := a.sup.Addrs()[web].String()
+	secureAddr := a.sup.Addrs()[secure].String()
 
 	// A keep-alive client that stays connected through every reload, and
 	// a request on a new connection now and then.
@@ -151,6 +169,14 @@ root = %q
 			if _, body := testkit.Get(t, addr, "a.test", "/"); body != "one" {
 				t.Fatalf("after %d reloads: %q", i, body)
 			}
+			tc, err := tls.Dial("tcp", secureAddr, &tls.Config{ServerName: "a.test", RootCAs: testkit.TestCA(t).Pool})
+			if err != nil {
+				t.Fatalf("HTTPS after %d reloads: %v", i, err)
+			}
+			if _, body := get(t, tc, "a.test", "/"); body != "one" {
+				t.Fatalf("HTTPS after %d reloads: %q", i, body)
+			}
+			tc.Close()
 			peak = max(peak, openFDs(t))
 		}
 	}
