@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -335,6 +336,7 @@ func (c *conn) serveOne() step {
 	h, site, routed := snap.router.Route(req.Host)
 	var herr error
 	switch {
+	case snap.acme != nil && bytes.HasPrefix(req.Path, challengePrefix) && c.answerChallenge(snap.acme, req):
 	case !routed || !c.t.covers(req.Host):
 		herr = errMisdirected
 	case req.Form == parser.AsteriskForm:

@@ -75,7 +75,8 @@ func SettingsFrom(s *config.Server) Settings {
 type snapshot struct {
 	name     string
 	router   Router
-	certs    Certifier // nil on a plain listener
+	certs    Certifier  // nil on a plain listener
+	acme     Challenger // nil when no site orders certificates
 	settings Settings
 	pages    handlers.ErrorWriter
 	access   *AccessLog

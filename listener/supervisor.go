@@ -85,6 +85,9 @@ type Snapshot struct {
 	// Certs are the certificates of the listeners with tls = true, by
 	// listener name.
 	Certs map[string]Certifier
+	// Challenges answers ACME HTTP-01 validations on plain listeners; nil
+	// when no site orders certificates.
+	Challenges Challenger
 	// Errors renders the errors raised before a site is known: malformed
 	// requests, and hosts no site claims.
 	Errors handlers.ErrorWriter
@@ -149,6 +152,8 @@ func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error)
 		snap := &snapshot{name: l.Name, router: routers[l.Name], settings: settings, pages: pages, access: access, owner: owner}
 		if l.TLS {
 			snap.certs = snap0.Certs[l.Name]
+		} else {
+			snap.acme = snap0.Challenges
 		}
 		if s, ok := sup.servers[l.Address]; ok {
 			if s.snap.Load().settings.deferral != settings.deferral {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moreweb/moreweb/certs"
+	"github.com/moreweb/moreweb/parser"
 )
 
 // Certifier picks the certificate of a TLS handshake from its ClientHello;
@@ -22,6 +23,19 @@ import (
 type Certifier interface {
 	Certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 }
+
+// Challenger answers ACME HTTP-01 validations (RFC 8555 §8.3) on plain
+// listeners, before redirects and routing: the CA asks for
+// http://NAME/.well-known/acme-challenge/TOKEN and must get the key
+// authorization, whatever the site would have done with the path. ok is
+// false for a token it does not know; the request is then routed as any
+// other, so that files a site keeps there (certbot's webroot) still serve.
+type Challenger interface {
+	Challenge(host, path []byte) (body []byte, ok bool)
+}
+
+// ChallengePrefix is the path HTTP-01 validations are asked for under.
+const ChallengePrefix = "/.well-known/acme-challenge/"
 
 // ALPNChallenge is the protocol an ACME server asks for when it validates
 // a name by TLS-ALPN-01 (RFC 8737): the handshake is the whole exchange.
@@ -195,4 +209,23 @@ func hostName(host []byte) []byte {
 		host = host[:i]
 	}
 	return bytes.TrimSuffix(host, []byte("."))
+}
+
+var challengePrefix = []byte(ChallengePrefix)
+
+// answerChallenge writes the key authorization for an HTTP-01 validation,
+// reporting false, with nothing written, for a token ch does not know.
+func (c *conn) answerChallenge(ch Challenger, req *parser.Request) bool {
+	body, ok := ch.Challenge(hostName(req.Host), req.Path)
+	if !ok {
+		return false
+	}
+	w := &c.w
+	w.Header().SetCanonical("Content-Type", "text/plain")
+	w.SetContentLength(int64(len(body)))
+	w.WriteHeader(200)
+	if req.Method != "HEAD" {
+		w.Write(body)
+	}
+	return true
 }
