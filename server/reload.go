@@ -69,6 +69,7 @@ func (a *Server) Reload(trigger string) {
 	// log, until they end; then the old generation closes them.
 	a.gen.Retire()
 	a.gen, a.access = snap.Owner, snap.Access
+	a.useACME(a.pendingACME, cfg)
 	a.logs.set(&cfg.Server)
 	logWarnings(a.log, cfg)
 	if unchanged {

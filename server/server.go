@@ -38,6 +38,10 @@ type Server struct {
 	loadedAt time.Time      // when cfg started serving
 	gen      *listener.Generation
 	access   *listener.AccessLog // the serving snapshot's; nil when off
+	acme     *acmeRef            // nil when no site orders certificates
+	// pendingACME is the manager of the snapshot last built, for useACME
+	// once that snapshot serves.
+	pendingACME *acmeRef
 
 	// Access logs outlive a snapshot when the next one keeps the same
 	// file: each is closed when the last generation using it closes.
@@ -98,6 +102,7 @@ func Start(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.gen, s.access = snap.Owner, snap.Access
+	s.useACME(s.pendingACME, cfg)
 	for _, l := range cfg.Listeners {
 		s.log.Info("listening", zap.String("listener", l.Name), zap.String("address", l.Address), zap.Bool("tls", l.TLS))
 		if l.HTTP2 {
@@ -125,19 +130,36 @@ func Check(cfg *config.Config) error {
 // handler and template, and the access log, all owned by a new generation.
 // Called with mu held, or before the server runs.
 func (s *Server) build(cfg *config.Config) (listener.Snapshot, error) {
-	routes, err := buildRoutes(cfg, s.log, vhost.Options{Certs: watchedCerts(s.log), Port: s.boundPort(cfg)})
+	ref, err := s.acmeFor(cfg)
 	if err != nil {
+		return listener.Snapshot{}, err
+	}
+	releaseACME := func() error {
+		if ref != nil {
+			return ref.release()
+		}
+		return nil
+	}
+	routes, err := buildRoutes(cfg, s.log, vhost.Options{Certs: watchedCerts(s.log, ref), Port: s.boundPort(cfg)})
+	if err != nil {
+		releaseACME()
 		return listener.Snapshot{}, err
 	}
 	access, err := s.accessLogFor(cfg)
 	if err != nil {
 		routes.Close()
+		releaseACME()
 		return listener.Snapshot{}, err
 	}
 	s.open.Add(1)
 	gen := listener.NewGeneration(routes,
 		listener.CloserFunc(func() error { return s.releaseAccess(access) }),
+		listener.CloserFunc(releaseACME),
 		listener.CloserFunc(func() error { s.open.Done(); return nil }))
+	var challenges listener.Challenger
+	if ref != nil {
+		challenges = acmeChallenges{ref.m}
+	}
 	routers := make(map[string]listener.Router, len(routes.Tables))
 	for name, t := range routes.Tables {
 		routers[name] = t
@@ -148,12 +170,14 @@ func (s *Server) build(cfg *config.Config) (listener.Snapshot, error) {
 			tlsCerts[l.Name] = routes.Tables[l.Name]
 		}
 	}
+	s.pendingACME = ref
 	return listener.Snapshot{
-		Routers: routers,
-		Certs:   tlsCerts,
-		Errors:  errorpage.FromBytes(cfg.Server.ErrorPages.Bodies()),
-		Access:  access,
-		Owner:   gen,
+		Routers:    routers,
+		Certs:      tlsCerts,
+		Challenges: challenges,
+		Errors:     errorpage.FromBytes(cfg.Server.ErrorPages.Bodies()),
+		Access:     access,
+		Owner:      gen,
 	}, nil
 }
 
@@ -292,6 +316,7 @@ func (a *Server) stopLocked(ctx context.Context) (int, error) {
 		a.gen.Retire()
 		a.gen = nil
 	}
+	a.useACME(nil, a.cfg)
 	a.open.Wait()
 	return cut, err
 }

@@ -26,12 +26,16 @@ type fixedPair struct{ c *tls.Certificate }
 func (s fixedPair) Certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.c, nil }
 
 // watchedCerts opens a TLS site's certificate source for a serving
-// snapshot: its files, watched for as long as the snapshot lives.
-func watchedCerts(log *zap.Logger) func(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
+// snapshot: its files, watched for as long as the snapshot lives, or the
+// ACME manager's certificates for its names.
+func watchedCerts(log *zap.Logger, ref *acmeRef) func(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
 	log = log.Named("certs")
 	return func(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
 		if v.TLS.ACME {
-			return nil, nil, errACMEUnavailable
+			if ref == nil {
+				return nil, nil, errors.New("acme = true but no ACME manager")
+			}
+			return acmeSource{ref.m}, nil, nil
 		}
 		p, err := certs.WatchPair(v.TLS.Cert, v.TLS.Key, log)
 		if err != nil {
@@ -41,12 +45,10 @@ func watchedCerts(log *zap.Logger) func(v *config.Vhost) (vhost.CertSource, io.C
 	}
 }
 
-var errACMEUnavailable = errors.New("acme = true: automatic certificates are not available yet; use cert and key")
-
 // loadedCerts is watchedCerts without the watching, for -t.
 func loadedCerts(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
 	if v.TLS.ACME {
-		return nil, nil, errACMEUnavailable
+		return checkOnly{}, nil, nil
 	}
 	c, err := certs.LoadPair(v.TLS.Cert, v.TLS.Key)
 	if err != nil {
