@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap"
@@ -110,9 +111,22 @@ func (a *Server) useACME(r *acmeRef, cfg *config.Config) {
 
 // acmeSource serves an ACME site's certificates, and the TLS-ALPN-01
 // validation handshakes for its names.
-type acmeSource struct{ m *acme.Manager }
+type acmeSource struct {
+	m     *acme.Manager
+	hosts []string
+}
 
+// Certificate is the certificate for the name asked for when it is one of
+// the site's. A hello that reached this site as the listener's default
+// (another name, or none) gets the certificate of the site's first name,
+// as a site with certificate files would present its one pair; the name
+// asked for is never ordered.
 func (s acmeSource) Certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !slices.Contains(s.hosts, strings.ToLower(hello.ServerName)) && !slices.Contains(hello.SupportedProtos, listener.ALPNChallenge) {
+		h := *hello
+		h.ServerName = s.hosts[0]
+		return s.m.Certificate(&h)
+	}
 	return s.m.Certificate(hello)
 }
 

@@ -35,7 +35,7 @@ func watchedCerts(log *zap.Logger, ref *acmeRef) func(v *config.Vhost) (vhost.Ce
 			if ref == nil {
 				return nil, nil, errors.New("acme = true but no ACME manager")
 			}
-			return acmeSource{ref.m}, nil, nil
+			return acmeSource{m: ref.m, hosts: v.Hosts}, nil, nil
 		}
 		p, err := certs.WatchPair(v.TLS.Cert, v.TLS.Key, log)
 		if err != nil {
