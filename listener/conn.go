@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -393,11 +394,11 @@ func (c *conn) serveOne() step {
 	}
 	if werr != nil {
 		c.logConnError("writing response", werr)
-		if tcp, ok := c.t.conn.(*net.TCPConn); ok && errors.Is(werr, os.ErrDeadlineExceeded) {
+		if c.t.tcp != nil && errors.Is(werr, os.ErrDeadlineExceeded) {
 			// The client stopped reading: reset rather than leave an
 			// orphaned socket holding megabytes of unsent response in
 			// the kernel for minutes (nginx's reset_timedout_connection).
-			tcp.SetLinger(0)
+			c.t.tcp.SetLinger(0)
 		}
 		return stepClose
 	}
@@ -509,11 +510,17 @@ func (c *conn) refuse(snap *snapshot, err error, start time.Time) {
 // response is not destroyed by a reset when the client has sent bytes we
 // never read (RFC 9112 §9.6).
 func (c *conn) lingerClose() {
-	tcp, ok := c.t.conn.(*net.TCPConn)
-	if !ok {
+	tcp := c.t.tcp
+	if tcp == nil {
 		return
 	}
-	tcp.CloseWrite()
+	if tc, ok := c.t.conn.(*tls.Conn); ok {
+		tc.CloseWrite() // close_notify, then the TCP half-close
+	} else {
+		tcp.CloseWrite()
+	}
+	// What the client still sends is read below the TLS layer: it is
+	// only discarded, and it need not be whole records.
 	tcp.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	io.CopyN(io.Discard, tcp, 256<<10)
 }

@@ -23,6 +23,9 @@ type transport struct {
 	// socket is the raw socket below conn, for waiting on readiness
 	// without a buffer; nil when conn is not a socket (a test's pipe).
 	socket syscall.RawConn
+	// tcp is the TCP connection below conn, plain or under TLS, for what
+	// only TCP does (half-close, linger); nil when conn is not TCP.
+	tcp *net.TCPConn
 	// fd is the socket's descriptor, -1 if unknown; the idle poller
 	// parks connections by it.
 	fd int32
@@ -67,6 +70,12 @@ func newTransport(nc net.Conn) transport {
 		under = tc.NetConn()
 	} else {
 		t.plaintext = true
+	}
+	switch u := under.(type) {
+	case *net.TCPConn:
+		t.tcp = u
+	case *tlsSocket:
+		t.tcp = u.TCPConn
 	}
 	if sc, ok := under.(syscall.Conn); ok {
 		t.socket, _ = sc.SyscallConn()

@@ -31,6 +31,7 @@ func startTLSSites(t *testing.T, extra string) *tlsSites {
 	dir := t.TempDir()
 	testkit.WriteTree(t, dir, map[string]string{
 		"a/index.html":       "site a",
+		"a/big.bin":          strings.Repeat("0123456789abcdef", 1<<18), // 4 MiB
 		"b/index.html":       "site b",
 		"shared/index.html":  "site shared",
 		"default/index.html": "site default",
@@ -355,5 +356,34 @@ func TestHSTSIsSentOnHTTPSResponsesOnly_RFC6797_7_2(t *testing.T) {
 	}
 	if resp, _ := get(t, tb, "x.b.test", "/"); resp.Header.Get("Strict-Transport-Security") != "" {
 		t.Error("HSTS on a site that has none")
+	}
+}
+
+// RFC 9112 §9.6: a response that closes the connection must reach the
+// client even when it sent more than was read; over TLS too, the close is
+// a half-close after close_notify and a short read of what is still
+// coming, not a reset that would destroy the response in flight.
+func TestRFC9112_9_6_TLSResponseBeforeCloseSurvivesUnreadInput(t *testing.T) {
+	s := startTLSSites(t, "")
+	extra := strings.Repeat("X-Filler: "+strings.Repeat("y", 1000)+"\r\n", 60)
+	for i := 0; i < 5; i++ {
+		tc, err := handshake(t, s.tls, "a.test", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(tc, "GET /big.bin HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a.test\r\n%s\r\n", extra)
+		// A slow reader: the response is still in the server's socket
+		// buffer when the server is done with the connection.
+		time.Sleep(200 * time.Millisecond)
+		resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+		if err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || n != 4<<20 {
+			t.Fatalf("attempt %d: %d of %d bytes, %v", i, n, 4<<20, err)
+		}
+		tc.Close()
 	}
 }
