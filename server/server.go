@@ -105,7 +105,10 @@ func Start(cfg *config.Config, opts Options) (*Server, error) {
 	s.useACME(s.pendingACME, cfg)
 	for _, l := range cfg.Listeners {
 		s.log.Info("listening", zap.String("listener", l.Name), zap.String("address", l.Address), zap.Bool("tls", l.TLS))
-		if l.HTTP2 {
+		if l.HTTP2 && !l.TLS {
+			// Only an explicit http2 = true makes a plain listener's
+			// HTTP2 true; on TLS it is the default, and ALPN simply does
+			// not offer h2 yet.
 			s.log.Warn("http2: HTTP/2 is not available in this version; the listener speaks HTTP/1.1 only", zap.String("listener", l.Name))
 		}
 	}
