@@ -128,6 +128,11 @@ type server struct {
 // overridden by over.
 func startSite(t testing.TB, over map[string]string, extra map[string]string) *server {
 	t.Helper()
+	return startTOML(t, serverTable(over)+siteTOML, siteFilesWith(extra))
+}
+
+// serverTable is the [server] table: serverDefaults overridden by over.
+func serverTable(over map[string]string) string {
 	keys := map[string]string{}
 	for k, v := range serverDefaults {
 		keys[k] = v
@@ -145,22 +150,20 @@ func startSite(t testing.TB, over map[string]string, extra map[string]string) *s
 	for _, k := range names {
 		fmt.Fprintf(&b, "%s = %s\n", k, keys[k])
 	}
-	b.WriteString(siteTOML)
-	files := map[string]string{}
-	for k, v := range siteFiles {
-		files[k] = v
-	}
-	for k, v := range extra {
-		files[k] = v
-	}
-	return startTOML(t, b.String(), files)
+	return b.String()
 }
 
 // startTOML writes files and site.toml into a temp dir ("{dir}" in a
 // symlink's target stands for it) and starts the server from that file.
 func startTOML(t testing.TB, toml string, files map[string]string) *server {
 	t.Helper()
-	dir := t.TempDir()
+	return startTOMLIn(t, t.TempDir(), toml, files)
+}
+
+// startTOMLIn is startTOML in a directory the caller prepared, for files
+// that must exist before the config is loaded, such as certificates.
+func startTOMLIn(t testing.TB, dir, toml string, files map[string]string) *server {
+	t.Helper()
 	tree := map[string]string{"site.toml": toml}
 	for name, content := range files {
 		tree[name] = strings.ReplaceAll(content, "{dir}", dir)
@@ -425,4 +428,48 @@ func (s *server) bigFile(t testing.TB, name string, size int64) {
 	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tlsSiteTOML serves the suites' site over HTTPS only: example.com is the
+// default site, so any name without a site of its own gets its
+// certificate, and *.wild.test is a wildcard site with its own, so that a
+// test can tell which one a handshake was given.
+const tlsSiteTOML = `
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+tls = true
+
+[[vhost]]
+hosts = ["example.com"]
+default = true
+root = "root"
+[vhost.tls]
+cert = "example.pem"
+key = "example.key"
+
+[[vhost]]
+hosts = ["*.wild.test"]
+root = "wild"
+[vhost.tls]
+cert = "wild.pem"
+key = "wild.key"
+`
+
+// Certificate names of the two TLS sites, as presented.
+const (
+	defaultCertName = "example.com"
+	wildCertName    = "*.wild.test"
+)
+
+// startTLSSite is startSite with one listener that has tls = true and
+// certificates from the test CA (testkit.TestCA); s.addr is the TLS port.
+func startTLSSite(t testing.TB, over map[string]string, extra map[string]string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	testkit.WriteCert(t, dir, "example", defaultCertName)
+	testkit.WriteCert(t, dir, "wild", wildCertName)
+	files := siteFilesWith(extra)
+	files["wild/index.html"] = "WILD-PAGE"
+	return startTOMLIn(t, dir, serverTable(over)+tlsSiteTOML, files)
 }
