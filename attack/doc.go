@@ -12,5 +12,4 @@
 //
 //	go test -race ./attack/
 //	go test -race ./attack/ -run Soak -soak=60s    # a longer soak
-//	go test ./attack/ -run TLS -known-bugs         # and the known, unfixed bugs
 package attack

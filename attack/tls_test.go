@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -28,8 +27,6 @@ import (
 // would write, and connections that go quiet once the handshake is done.
 // read_header_timeout bounds the handshake from the accept, so most bounds
 // below are the 1s of shortTimeouts plus slack.
-
-var knownBugs = flag.Bool("known-bugs", false, "also run the tests that reproduce known, unfixed server bugs; they fail until the bug is fixed")
 
 // tlsClient trusts the test CA and asks for sni.
 func tlsClient(t testing.TB, sni string) *tls.Config {
@@ -1024,22 +1021,21 @@ func recordAttacks(t *testing.T, s *server) {
 	})
 }
 
-// TestTLSKeyUpdateRepliesCannotHoldAConnectionPastItsTimeouts is a known,
-// unfixed bug, run with -known-bugs. In TLS 1.3 a KeyUpdate that asks for
-// one back makes crypto/tls write a record from inside Read. After the
-// handshake the server's socket has a read deadline only, so once a client
-// that never reads has filled the server's send buffer that write blocks
-// for as long as the client likes: the header timeout, which is a read
-// deadline, never fires. crypto/tls allows 16 KeyUpdates in a row, so one
-// byte of the request goes between every 16. And when shutdown_timeout
-// ends a stop, tls.Conn.Close, called to cut the connection, first waits
-// for the blocked write (to send close_notify), so the stop hangs too. The default read_header_timeout (10s) leaves room; the
-// default max_header_bytes (16384) does too, barely, so the test allows
-// more to be sure. Under -race the server may be too slow to fill its
-// send buffer before the header timeout, and the test skips.
+// TestTLSKeyUpdateRepliesCannotHoldAConnectionPastItsTimeouts: in TLS 1.3
+// a KeyUpdate that asks for one back makes crypto/tls write a record from
+// inside Read. A client that never reads fills the server's send buffer,
+// and that write then blocks: it must be bounded by the same timeout as the
+// read, or the header timeout never fires. crypto/tls allows 16 KeyUpdates
+// in a row, so one byte of the request goes between every 16. And when
+// shutdown_timeout ends a stop, cutting the connection must not wait for
+// the blocked write (a close_notify would), or the stop hangs. The default
+// read_header_timeout (10s) leaves room; the default max_header_bytes
+// (16384) does too, barely, so the test allows more to be sure. Under
+// -race the server may be too slow to fill its send buffer before the
+// header timeout, and the test skips.
 func TestTLSKeyUpdateRepliesCannotHoldAConnectionPastItsTimeouts(t *testing.T) {
-	if !*knownBugs || testing.Short() {
-		t.Skip("known bug: reproduce with -known-bugs")
+	if testing.Short() {
+		t.Skip("fills the server's send buffer for 10 s")
 	}
 	s := startTLSSite(t, map[string]string{"access_log": `"off"`, "max_header_bytes": "65536"}, nil) // header 10s, shutdown 2s
 	rht, shutdown := 10*time.Second, 2*time.Second

@@ -79,7 +79,16 @@ var connPool = sync.Pool{New: func() any {
 
 // setReadDeadline sets the socket's read deadline and remembers it.
 func (c *conn) setReadDeadline(t time.Time) {
-	c.t.conn.SetReadDeadline(t)
+	if c.t.tls != nil {
+		// A TLS read can write: crypto/tls answers a client's KeyUpdate
+		// from inside Read. A client that asks for updates and never
+		// reads would block that write for good, past every read
+		// deadline, so over TLS a read is bounded in both directions.
+		c.t.conn.SetDeadline(t)
+		c.w.writeDeadline = t
+	} else {
+		c.t.conn.SetReadDeadline(t)
+	}
 	c.readDeadline = t
 }
 
@@ -247,6 +256,9 @@ func (c *conn) close() {
 	s.track(c, false)
 	c.life.end()
 	if !c.w.upgraded {
+		if c.t.tls != nil && c.t.tls.sock != nil {
+			c.t.tls.sock.closeSoon()
+		}
 		c.t.conn.Close()
 	}
 	c.rd.Release()
@@ -515,6 +527,9 @@ func (c *conn) lingerClose() {
 		return
 	}
 	if tc, ok := c.t.conn.(*tls.Conn); ok {
+		if c.t.tls.sock != nil {
+			c.t.tls.sock.closeSoon()
+		}
 		tc.CloseWrite() // close_notify, then the TCP half-close
 	} else {
 		tcp.CloseWrite()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -192,8 +193,13 @@ func (s *server) closeIdle() {
 			parked = append(parked, c) // no goroutine to wake: close it here
 			continue
 		}
-		// Wakes the goroutine blocked in Read; it sees the state and ends.
-		c.t.conn.SetReadDeadline(time.Now())
+		// Wakes the goroutine blocked in Read (over TLS perhaps in the
+		// write a Read makes); it sees the state and ends.
+		if c.t.tls != nil {
+			c.t.conn.SetDeadline(time.Now())
+		} else {
+			c.t.conn.SetReadDeadline(time.Now())
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range parked {
@@ -220,14 +226,25 @@ func (s *server) wait(ctx context.Context) int {
 			s.closeIdle()
 		case <-ctx.Done():
 			s.closeIdle()
+			// The sockets themselves are closed, not a *tls.Conn over
+			// one: its Close sends close_notify, which waits for a write
+			// the connection may be stuck in. And outside mu, so that no
+			// close waits while holding what every connection's end needs.
 			s.mu.Lock()
-			cut := len(s.conns)
+			cut := make([]io.Closer, 0, len(s.conns))
 			for c := range s.conns {
-				c.t.conn.Close()
+				if c.t.tcp != nil {
+					cut = append(cut, c.t.tcp)
+				} else {
+					cut = append(cut, c.t.conn)
+				}
 			}
 			s.mu.Unlock()
+			for _, sock := range cut {
+				sock.Close()
+			}
 			<-finished
-			return cut
+			return len(cut)
 		}
 	}
 }

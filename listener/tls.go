@@ -84,6 +84,29 @@ func (s *server) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, erro
 type tlsSocket struct {
 	*net.TCPConn
 	cert *tls.Certificate
+	// closeBy, once set, caps every write deadline. crypto/tls gives its
+	// close_notify five seconds; for a client that stopped reading that is
+	// five seconds of a connection that can do nothing but wait, so the
+	// close gives the alert only a moment to leave.
+	closeBy time.Time
+}
+
+// closeSoon makes the writes from now on, the close_notify among them,
+// give up after a moment.
+func (s *tlsSocket) closeSoon() { s.closeBy = time.Now().Add(100 * time.Millisecond) }
+
+func (s *tlsSocket) SetWriteDeadline(t time.Time) error {
+	if !s.closeBy.IsZero() && (t.IsZero() || t.After(s.closeBy)) {
+		t = s.closeBy
+	}
+	return s.TCPConn.SetWriteDeadline(t)
+}
+
+func (s *tlsSocket) SetDeadline(t time.Time) error {
+	if err := s.TCPConn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return s.SetWriteDeadline(t)
 }
 
 // serveTLS runs the handshake, bounded by read_header_timeout and cut
@@ -115,7 +138,7 @@ func (s *server) serveTLS(nc net.Conn, set *Settings) {
 		return
 	}
 	t := newTransport(tc)
-	t.tls.cert = sock.cert
+	t.tls.cert, t.tls.sock = sock.cert, sock
 	s.serveHTTP1(t)
 }
 

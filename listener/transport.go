@@ -48,6 +48,8 @@ type tlsSession struct {
 	// covered is the last host found covered, so a keep-alive
 	// connection checks its host once.
 	covered string
+	// sock is the socket under the session.
+	sock *tlsSocket
 }
 
 // peer is the client's address, or the zero AddrPort when conn is not TCP.
