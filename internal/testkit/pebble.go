@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,8 @@ const (
 type PebbleOptions struct {
 	// HTTPPort and TLSPort are the ports on 127.0.0.1 pebble asks for
 	// HTTP-01 and TLS-ALPN-01 validations on: the server under test
-	// listens there.
+	// listens there, and may bind them after Pebble returns (pebble's own
+	// ports are never these).
 	HTTPPort, TLSPort int
 	// Validity is how long issued certificates last, in whole seconds;
 	// 0 is pebble's 90 days.
@@ -68,7 +70,8 @@ func (p *PebbleCA) Orders() int { return p.out.Count("Added order") }
 // challenge.
 func (p *PebbleCA) Validations() int { return p.out.Count("set VALID by completed challenge") }
 
-// HTTPValidations is how many HTTP-01 validation requests pebble made;
+// HTTPValidations is how many HTTP-01 validation requests pebble made,
+// three a challenge (it validates from three goroutines at once);
 // TLS-ALPN-01 ones it does not log.
 func (p *PebbleCA) HTTPValidations() int { return p.out.Count("Attempting to validate w/ HTTP") }
 
@@ -101,12 +104,14 @@ func Pebble(t testing.TB, o PebbleOptions) *PebbleCA {
 	var tries []string
 	for attempt := 0; attempt < 3; attempt++ {
 		// pebble binds its ports itself: a port taken in between shows as
-		// pebble not coming up, and the next attempt has other ports.
-		port, err := freePort()
+		// pebble not coming up, and the next attempt has other ports. The
+		// validation ports are free too until the server under test binds
+		// them, which is after pebble is up: pebble must not take them.
+		port, err := freePort(o.HTTPPort, o.TLSPort)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mgmtPort, err := freePort()
+		mgmtPort, err := freePort(o.HTTPPort, o.TLSPort, port)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +301,7 @@ func startChalltestsrv() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		mgmtPort, err := freePort()
+		mgmtPort, err := freePort(dnsPort)
 		if err != nil {
 			return "", err
 		}
@@ -384,14 +389,20 @@ func fetch(c *http.Client, url string) ([]byte, error) {
 }
 
 // freePort is a loopback port nobody held a moment ago, for a program
-// that binds it itself.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// that binds it itself, other than the ports in avoid: the kernel may
+// well hand out again a port that was just given and released.
+func freePort(avoid ...int) (int, error) {
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !slices.Contains(avoid, p) {
+			return p, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func writeFile(t testing.TB, name string, b []byte, perm os.FileMode) {
