@@ -30,6 +30,9 @@ type Certifier interface {
 // authorization, whatever the site would have done with the path. ok is
 // false for a token it does not know; the request is then routed as any
 // other, so that files a site keeps there (certbot's webroot) still serve.
+// path is the request's path as sent, still percent-encoded, with its dot
+// segments and repeated slashes: only the exact path the CA asks for is a
+// validation, and a cleaned path would make every other spelling of it one.
 type Challenger interface {
 	Challenge(host, path []byte) (body []byte, ok bool)
 }
@@ -239,7 +242,7 @@ var challengePrefix = []byte(ChallengePrefix)
 // answerChallenge writes the key authorization for an HTTP-01 validation,
 // reporting false, with nothing written, for a token ch does not know.
 func (c *conn) answerChallenge(ch Challenger, req *parser.Request) bool {
-	body, ok := ch.Challenge(hostName(req.Host), req.Path)
+	body, ok := ch.Challenge(hostName(req.Host), req.RawPath)
 	if !ok {
 		return false
 	}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/moreweb/moreweb/internal/testkit"
 )
 
 // obtainWithin bounds a first certificate: against a local pebble that
@@ -122,7 +123,7 @@ func TestRenewalGivesNewSerialBeforeOldExpires(t *testing.T) {
 
 	var renewed bool
 	var at time.Time
-	waitFor(time.Until(old.NotAfter), nil, func() bool {
+	waitFor(time.Until(old.NotAfter), func() bool {
 		c, err := m.Certificate(hello(name))
 		if err != nil {
 			t.Fatalf("while waiting for renewal: %v", err)
@@ -308,14 +309,12 @@ func hexByte(b byte) string {
 }
 
 func TestCADownLogsFailureAndManageReturnsAtOnce(t *testing.T) {
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Nothing listens there.
+	down := testkit.FreeAddr(t)
 	core, logs := observer.New(zapcore.InfoLevel)
 	o := Options{
 		Email:      testEmail,
-		CA:         "https://127.0.0.1:" + strconv.Itoa(port) + "/dir",
+		CA:         "https://" + down + "/dir",
 		Storage:    t.TempDir(),
 		Challenges: []string{"http-01"},
 		Log:        zap.New(zapcore.NewTee(core, testLogger(t).Core())),
@@ -337,7 +336,7 @@ func TestCADownLogsFailureAndManageReturnsAtOnce(t *testing.T) {
 		t.Fatal("a certificate with the CA down")
 	}
 	var seen string
-	if !waitFor(20*time.Second, nil, func() bool {
+	if !waitFor(20*time.Second, func() bool {
 		for _, entry := range logs.FilterLevelExact(zapcore.ErrorLevel).All() {
 			line := entry.Message
 			for _, f := range entry.Context {

@@ -1,7 +1,7 @@
 // Package testkit holds what the tests of several packages share: a
 // buffer that a server's log and a test can use at once, file trees
-// written in one call, and free loopback addresses. Nothing outside
-// tests imports it.
+// written in one call, free loopback addresses, a test CA, and pebble, a
+// local ACME CA. Nothing outside tests imports it.
 package testkit
 
 import (
