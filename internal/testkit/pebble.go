@@ -215,19 +215,21 @@ var networkTrouble = regexp.MustCompile(`dial tcp|no such host|network is unreac
 
 // buildTools puts the binaries in a directory of the user's cache named
 // after what they are built from (the module's go.mod and go.sum, the Go
-// version and platform), so that test binaries and runs share one build
-// and nothing piles up; a change of any of those builds anew. The user's
-// cache rather than the shared temporary directory, where another user
-// could have put binaries under the expected name first.
+// version and platform, not where the checkout is), so that test
+// binaries, runs and worktrees share one build; a change of any of those
+// builds anew, and builds nobody used for a while are removed then. The
+// user's cache rather than the shared temporary directory, where another
+// user could have put binaries under the expected name first.
 func buildTools() {
 	env, err := exec.Command("go", "env", "GOMOD", "GOVERSION", "GOOS", "GOARCH").Output()
 	if err != nil {
 		tools.buildErr = fmt.Errorf("go env: %v", err)
 		return
 	}
+	gomod, platform, _ := strings.Cut(string(env), "\n")
+	gomod = strings.TrimSpace(gomod)
 	h := sha256.New()
-	h.Write(env)
-	gomod := strings.TrimSpace(strings.SplitN(string(env), "\n", 2)[0])
+	h.Write([]byte(platform))
 	for _, f := range []string{gomod, strings.TrimSuffix(gomod, ".mod") + ".sum"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -243,14 +245,21 @@ func buildTools() {
 		parent = filepath.Join(parent, "moreweb-test")
 		err = os.MkdirAll(parent, 0o700)
 	}
-	if err != nil {
+	shared := err == nil
+	if !shared {
 		// No cache to share: one build for this binary, left behind.
 		parent = os.TempDir()
 	}
 	final := filepath.Join(parent, "pebble-"+key)
-	if complete(final) {
+	if shared && complete(final) {
+		// The date says when it was last used, for pruneBuilds.
+		now := time.Now()
+		os.Chtimes(final, now, now)
 		useTools(final)
 		return
+	}
+	if shared {
+		pruneBuilds(parent)
 	}
 	tmp, err := os.MkdirTemp(parent, "pebble-build-")
 	if err != nil {
@@ -267,11 +276,36 @@ func buildTools() {
 	// The directory appears whole or not at all; a binary that built the
 	// same thing at the same time and renamed first wins.
 	dir := tmp
-	if err := os.Rename(tmp, final); err == nil || complete(final) {
-		os.RemoveAll(tmp)
-		dir = final
+	if shared {
+		if err := os.Rename(tmp, final); err == nil || complete(final) {
+			os.RemoveAll(tmp)
+			dir = final
+		}
 	}
 	useTools(dir)
+}
+
+// pruneBuilds removes the builds nobody used for two weeks (their module
+// files changed since, or the checkout is gone), and what builds that
+// died halfway left. A test binary that is using one of them keeps its
+// running copies.
+func pruneBuilds(parent string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		age := time.Since(info.ModTime())
+		switch {
+		case strings.HasPrefix(e.Name(), "pebble-build-") && age > 24*time.Hour,
+			!strings.HasPrefix(e.Name(), "pebble-build-") && strings.HasPrefix(e.Name(), "pebble-") && age > 14*24*time.Hour:
+			os.RemoveAll(filepath.Join(parent, e.Name()))
+		}
+	}
 }
 
 func toolFiles(dir string) (pebble, challtestsrv string) {
