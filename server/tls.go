@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -57,19 +58,34 @@ func loadedCerts(v *config.Vhost) (vhost.CertSource, io.Closer, error) {
 	return fixedPair{c}, nil, nil
 }
 
-// boundPort returns the port a listener is bound to now, so that a
-// redirect to HTTPS names the right port even for a listener on port 0.
+// boundPort returns the port a listener is bound to, so that a redirect
+// to HTTPS names the right port even for a listener on port 0. The port is
+// looked up once per listener, at the first redirect (the listener is bound
+// by then), not on every request.
 func (s *Server) boundPort(cfg *config.Config) func(listener string) string {
 	addrOf := map[string]string{}
+	ports := map[string]*atomic.Pointer[string]{}
 	for _, l := range cfg.Listeners {
 		addrOf[l.Name] = l.Address
+		ports[l.Name] = new(atomic.Pointer[string])
 	}
 	return func(name string) string {
+		cached := ports[name]
+		if cached == nil {
+			return ""
+		}
+		if p := cached.Load(); p != nil {
+			return *p
+		}
 		addr := addrOf[name]
-		if a, ok := s.sup.Addrs()[addr]; ok {
+		a, bound := s.sup.Addrs()[addr]
+		if bound {
 			addr = a.String()
 		}
 		_, port, _ := net.SplitHostPort(addr)
+		if bound {
+			cached.Store(&port)
+		}
 		return port
 	}
 }

@@ -61,7 +61,7 @@ func httpsRedirect(port func() string) handlers.Middleware {
 			if r.TLS != nil || strings.HasPrefix(string(r.Path), acmeChallengePrefix) {
 				return next.Serve(w, r)
 			}
-			host := hostWithoutPort(r.Host)
+			host := stripPort(r.Host) // the plain listener's port is replaced
 			if len(host) == 0 {
 				return &handlers.Error{Status: 400}
 			}
@@ -91,10 +91,4 @@ func httpsRedirect(port func() string) handlers.Middleware {
 			return nil
 		})
 	}
-}
-
-// hostWithoutPort is the request's host as it goes into the redirect: its
-// port belongs to the plain listener and is replaced.
-func hostWithoutPort(host []byte) []byte {
-	return stripPort(host)
 }
