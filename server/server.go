@@ -137,6 +137,11 @@ func (s *Server) build(cfg *config.Config) (listener.Snapshot, error) {
 	if err != nil {
 		return listener.Snapshot{}, err
 	}
+	if ref != nil {
+		// Stored certificates are served from the snapshot's first
+		// handshake; Manage, which also drops names, waits until it serves.
+		ref.m.Preload(acmeNames(cfg))
+	}
 	releaseACME := func() error {
 		if ref != nil {
 			return ref.release()

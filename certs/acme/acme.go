@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -70,6 +71,9 @@ type Manager struct {
 	mu     sync.RWMutex
 	names  map[string]*managed
 	closed bool
+	// preloaded are the stored certificates Preload read for names that
+	// are about to be managed, served until Manage takes them over.
+	preloaded map[string]*tls.Certificate
 
 	closeOnce sync.Once
 }
@@ -241,11 +245,48 @@ func (m *Manager) Manage(names []string) error {
 		}
 		ctx, cancel := context.WithCancel(m.ctx)
 		e := &managed{name: n, cancel: cancel}
+		if c := m.preloaded[n]; c != nil {
+			e.cert.Store(c)
+		}
 		m.names[n] = e
 		m.wg.Add(1)
 		go m.tend(ctx, e)
 	}
+	// Whatever Manage did not take was preloaded for a config that never
+	// served.
+	clear(m.preloaded)
 	return nil
+}
+
+// Preload reads from storage the certificates of names that have one and
+// are not served yet, and serves them from now on, until Manage takes the
+// names over. A config is made to serve before Manage can be told its
+// names (Manage drops names, which must wait until the config serves), so
+// without this a restart, or a reload onto a new Manager, would fail the
+// handshakes that come in between. It orders and starts nothing; names
+// without a stored certificate are left to Manage.
+func (m *Manager) Preload(names []string) {
+	loaded := make(map[string]*tls.Certificate)
+	for _, n := range names {
+		if !validName(n) {
+			continue
+		}
+		if e := m.lookup(n); e != nil && e.cert.Load() != nil {
+			continue
+		}
+		if c, err := m.load(m.ctx, n); err == nil {
+			loaded[n] = c
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	if m.preloaded == nil {
+		m.preloaded = make(map[string]*tls.Certificate, len(loaded))
+	}
+	maps.Copy(m.preloaded, loaded)
 }
 
 // validName accepts what the config layer promises to give: lower-case DNS
@@ -274,6 +315,19 @@ func (m *Manager) lookup(name string) *managed {
 	return m.names[name]
 }
 
+// current is the certificate served for name: its loop's, or what Preload
+// read while the name is not managed yet. managed reports whether name is
+// either.
+func (m *Manager) current(name string) (cert *tls.Certificate, managed bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if e := m.names[name]; e != nil {
+		return e.cert.Load(), true
+	}
+	c := m.preloaded[name]
+	return c, c != nil
+}
+
 // Certificate is for tls.Config.GetCertificate. For a ClientHello offering ALPN "acme-tls/1"
 // (a TLS-ALPN-01 validation) it returns the challenge certificate for a pending challenge of a
 // managed name. Otherwise the current certificate for hello.ServerName if that name is managed
@@ -288,11 +342,10 @@ func (m *Manager) Certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	if name == "" {
 		return nil, errors.New("acme: ClientHello has no server name")
 	}
-	e := m.lookup(name)
-	if e == nil {
+	c, managed := m.current(name)
+	if !managed {
 		return nil, fmt.Errorf("acme: %q is not a managed name", name)
 	}
-	c := e.cert.Load()
 	if c == nil {
 		return nil, fmt.Errorf("acme: no certificate for %q yet", name)
 	}
@@ -374,6 +427,7 @@ func (m *Manager) Close() error {
 		m.closed = true
 		// A closed Manager serves nothing, as it renews nothing.
 		clear(m.names)
+		clear(m.preloaded)
 		m.mu.Unlock()
 		m.cancel()
 		// The loops return once certmagic's calls see the cancelled

@@ -91,10 +91,18 @@ func TestRestartServesStoredCertificateWithoutNewOrder(t *testing.T) {
 	}
 
 	second := e.start(e.options(storage, "http-01", "tls-alpn-01"))
+	// Preload serves the stored certificate before Manage is told the
+	// name, and Manage carries it on without a gap.
+	second.Preload([]string{name})
+	if c, err := second.Certificate(hello(name)); err != nil || !c.Leaf.Equal(before) {
+		t.Fatalf("Certificate after Preload: %v", err)
+	}
 	if err := second.Manage([]string{name}); err != nil {
 		t.Fatal(err)
 	}
-	// Loading from disk, not ordering: well within a second even under -race.
+	if c, err := second.Certificate(hello(name)); err != nil || !c.Leaf.Equal(before) {
+		t.Fatalf("Certificate right after Manage: %v", err)
+	}
 	after := e.waitCert(second, name, 5*time.Second)
 	if !after.Equal(before) {
 		t.Fatalf("restart serves serial %v, the stored one is %v", after.SerialNumber, before.SerialNumber)
@@ -107,6 +115,18 @@ func TestRestartServesStoredCertificateWithoutNewOrder(t *testing.T) {
 	}
 	if served, err := e.handshake(name); err != nil || !served.Equal(before) {
 		t.Fatalf("handshake after restart: %v (err %v)", served, err)
+	}
+	second.Close()
+
+	// What was preloaded for a config that never served is gone at the
+	// next Manage.
+	third := e.start(e.options(storage, "http-01", "tls-alpn-01"))
+	third.Preload([]string{name})
+	if err := third.Manage(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := third.Certificate(hello(name)); err == nil || !strings.Contains(err.Error(), "not a managed name") {
+		t.Fatalf("a preloaded name Manage did not take is still served: %v", err)
 	}
 }
 
