@@ -28,6 +28,13 @@ type tlsSites struct {
 
 func startTLSSites(t *testing.T, extra string) *tlsSites {
 	t.Helper()
+	return startTLSSitesWith(t, extra, nil)
+}
+
+// startTLSSitesWith is startTLSSites with prepare run on the directory
+// before the server starts.
+func startTLSSitesWith(t *testing.T, extra string, prepare func(*testing.T, string)) *tlsSites {
+	t.Helper()
 	dir := t.TempDir()
 	testkit.WriteTree(t, dir, map[string]string{
 		"a/index.html":       "site a",
@@ -89,6 +96,9 @@ root = "default"
 cert = "default.pem"
 key = "default.key"
 %s`, plain, secure, extra)})
+	if prepare != nil {
+		prepare(t, dir)
+	}
 	app := runApp(t, conf, 50*time.Millisecond)
 	return &tlsSites{app: app, plain: app.addr(t, plain), tls: app.addr(t, secure), dir: dir, config: conf}
 }
@@ -268,43 +278,124 @@ func TestTLSHandshakeIsBoundedByReadHeaderTimeout(t *testing.T) {
 	}
 }
 
-func TestCertificateFileReplacedIsUsedByNewHandshakesWithoutAReload(t *testing.T) {
-	s := startTLSSites(t, "")
-	before, err := handshake(t, s.tls, "a.test", nil)
-	if err != nil {
-		t.Fatal(err)
+// The three ways certificate files get replaced in the field.
+var certificateSwaps = []struct {
+	name string
+	// prepare lays out a.pem and a.key as this way keeps them, before the
+	// server starts; nil leaves them plain files.
+	prepare func(t *testing.T, dir string)
+	// swap puts the pair in newDir (a.pem, a.key) in place of the served one.
+	swap func(t *testing.T, dir, newDir string)
+}{
+	{"rename over (certbot's own files, cp to a temporary name then mv)", nil, func(t *testing.T, dir, newDir string) {
+		for _, f := range []string{"a.key", "a.pem"} {
+			if err := os.Rename(filepath.Join(newDir, f), filepath.Join(dir, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}},
+	{"written in place (cp, an editor that truncates)", nil, func(t *testing.T, dir, newDir string) {
+		for _, f := range []string{"a.key", "a.pem"} {
+			b, err := os.ReadFile(filepath.Join(newDir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}},
+	{"..data symlink swapped (a mounted Kubernetes Secret)", func(t *testing.T, dir string) {
+		// a.pem -> ..data/a.pem, ..data -> ..v1, as the kubelet lays it out.
+		v1 := filepath.Join(dir, "..v1")
+		if err := os.Mkdir(v1, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"a.key", "a.pem"} {
+			if err := os.Rename(filepath.Join(dir, f), filepath.Join(v1, f)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join("..data", f), filepath.Join(dir, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Symlink("..v1", filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}, func(t *testing.T, dir, newDir string) {
+		if err := os.Rename(newDir, filepath.Join(dir, "..v2")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("..v2", filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}},
+}
+
+func TestCertificateFileReplacedIsUsedByNewHandshakesWithin2sWithoutAReload(t *testing.T) {
+	for _, way := range certificateSwaps {
+		t.Run(way.name, func(t *testing.T) {
+			s := startTLSSitesWith(t, "", way.prepare)
+			before, err := handshake(t, s.tls, "a.test", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldSerial := before.ConnectionState().PeerCertificates[0].SerialNumber
+			leaf := testkit.TestCA(t).Issue(t, time.Now().Add(48*time.Hour), "a.test", "shared.test")
+			// On the same file system as the served files, so that a rename
+			// is one.
+			newDir, err := os.MkdirTemp(s.dir, "new")
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf.Write(t, newDir, "a")
+			way.swap(t, s.dir, newDir)
+			waitSerial(t, s.tls, leaf.Serial.String(), oldSerial.String())
+			// The connection made before the swap keeps working.
+			if _, body := get(t, before, "a.test", "/"); body != "site a" {
+				t.Fatalf("old connection: %q", body)
+			}
+			if strings.Contains(s.app.logs.String(), `"reloaded`) {
+				t.Fatalf("a config reload happened:\n%s", s.app.logs)
+			}
+
+			// A broken pair in its place keeps the one served, and says so.
+			errors := s.app.count("do not load")
+			if err := os.WriteFile(filepath.Join(s.dir, "a.pem"), []byte("-----BEGIN CERTIFICATE-----\nbroken\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s.app.waitLog(t, "do not load", errors)
+			tc, err := handshake(t, s.tls, "a.test", nil)
+			if err != nil {
+				t.Fatalf("handshake after a broken pair was written: %v", err)
+			}
+			if got := tc.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(leaf.Serial) != 0 {
+				t.Fatalf("after a broken pair was written: serial %v, want the last good one %v", got, leaf.Serial)
+			}
+		})
 	}
-	oldSerial := before.ConnectionState().PeerCertificates[0].SerialNumber
-	// certbot's way: new files renamed over the old ones.
-	leaf := testkit.TestCA(t).Issue(t, time.Now().Add(48*time.Hour), "a.test", "shared.test")
-	tmp := t.TempDir()
-	cert, key := leaf.Write(t, tmp, "a")
-	if err := os.Rename(key, filepath.Join(s.dir, "a.key")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(cert, filepath.Join(s.dir, "a.pem")); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// waitSerial handshakes for a.test until the certificate with serial want
+// is presented, for at most the 2 s new handshakes may take to see a swap.
+func waitSerial(t *testing.T, addr, want, old string) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		tc, err := handshake(t, s.tls, "a.test", nil)
+		tc, err := handshake(t, addr, "a.test", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tc.ConnectionState().PeerCertificates[0].SerialNumber.Cmp(leaf.Serial) == 0 {
-			break
+		if tc.ConnectionState().PeerCertificates[0].SerialNumber.String() == want {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still the old certificate (serial %v) 2s after the files were replaced", oldSerial)
+			t.Fatalf("still the old certificate (serial %s) 2s after the files were replaced", old)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	// The connection made before the swap keeps working.
-	if _, body := get(t, before, "a.test", "/"); body != "site a" {
-		t.Fatalf("old connection: %q", body)
-	}
-	if s.app.count("reload") != 0 && strings.Contains(s.app.logs.String(), `"reloaded"`) {
-		t.Fatalf("a config reload happened:\n%s", s.app.logs)
 	}
 }
 
