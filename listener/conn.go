@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/internal/lifetime"
 	"github.com/moreweb/moreweb/parser"
 )
 
@@ -36,7 +37,7 @@ type conn struct {
 	t      transport
 	remote string
 	// life is the Ctx of the connection's requests.
-	life lifetime
+	life lifetime.Lifetime
 	// sendContinue is w.sendContinue bound once, the body's Continue hook.
 	sendContinue func() error
 	// idlePeek is tryIdlePeek bound once, for waits over TLS.
@@ -191,7 +192,7 @@ func (s *server) serveHTTP1(t transport) {
 	c := connPool.Get().(*conn)
 	c.srv, c.t, c.served = s, t, 0
 	c.remote = "" // formatted on first use: most connections never need it
-	c.life.renew()
+	c.life.Renew()
 	c.readDeadline = time.Time{}
 	c.w.raw = nil
 	if t.plaintext {
@@ -254,7 +255,7 @@ func (c *conn) waitParked() {
 func (c *conn) close() {
 	s := c.srv
 	s.track(c, false)
-	c.life.end()
+	c.life.End()
 	if !c.w.upgraded {
 		if c.t.tls != nil && c.t.tls.sock != nil {
 			c.t.tls.sock.closeSoon()

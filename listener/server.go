@@ -174,7 +174,7 @@ func (s *server) stopAccepting() {
 	s.ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.life.end() // handlers that wait give up
+		c.life.End() // handlers that wait give up
 	}
 	s.mu.Unlock()
 	s.closeIdle()

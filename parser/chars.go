@@ -136,3 +136,31 @@ func forEachListElement(v []byte, fn func(elem []byte) bool) {
 		v = v[i+1:]
 	}
 }
+
+// ValidFieldName reports whether name is a field name token, as HTTP/2
+// fields are checked before they reach a site (RFC 9113 §8.2.1). HTTP/2
+// adds that it is lower case, which the caller checks.
+func ValidFieldName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if !isTokenByte[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidFieldValue reports whether value is a field value without
+// surrounding whitespace: what an HTTP/1.1 head yields after trimming, and
+// what an HTTP/2 field must be (RFC 9113 §8.2.1).
+func ValidFieldValue(value []byte) bool {
+	for _, c := range value {
+		if !isValueByte[c] {
+			return false
+		}
+	}
+	n := len(value)
+	return n == 0 || (value[0] != ' ' && value[0] != '\t' && value[n-1] != ' ' && value[n-1] != '\t')
+}

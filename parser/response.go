@@ -278,14 +278,23 @@ const LastChunk = "0\r\n\r\n"
 // The Date field changes once a second; it is formatted once per second
 // and shared, not once per response.
 type dateLine struct {
-	unix int64
-	line []byte // "Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n"
+	unix  int64
+	line  []byte // "Date: Mon, 02 Jan 2006 15:04:05 GMT\r\n"
+	value string // "Mon, 02 Jan 2006 15:04:05 GMT"
 }
 
 var currentDate atomic.Pointer[dateLine]
 
 // AppendDate appends the Date field for now (RFC 9110 §6.6.1, IMF-fixdate).
 func AppendDate(dst []byte, now time.Time) []byte {
+	return append(dst, dateFor(now).line...)
+}
+
+// DateValue is the Date field's value for now, for protocols that do not
+// send it as a line (HTTP/2).
+func DateValue(now time.Time) string { return dateFor(now).value }
+
+func dateFor(now time.Time) *dateLine {
 	sec := now.Unix()
 	d := currentDate.Load()
 	if d == nil || d.unix != sec {
@@ -293,10 +302,10 @@ func AppendDate(dst []byte, now time.Time) []byte {
 		line = append(line, "Date: "...)
 		line = now.UTC().AppendFormat(line, TimeFormat)
 		line = append(line, "\r\n"...)
-		d = &dateLine{unix: sec, line: line}
+		d = &dateLine{unix: sec, line: line, value: string(line[len("Date: ") : len(line)-2])}
 		currentDate.Store(d)
 	}
-	return append(dst, d.line...)
+	return d
 }
 
 // TimeFormat is IMF-fixdate, the format of HTTP dates.

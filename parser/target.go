@@ -244,3 +244,7 @@ func SplitOriginTarget(target, scratch []byte) (rawPath, path, rawQuery, grown [
 	err = r.splitPathQuery(target)
 	return r.RawPath, r.Path, r.RawQuery, r.pathBuf, err
 }
+
+// ValidHost reports whether h is a uri-host with an optional port, as the
+// Host field and HTTP/2's :authority must be; empty is valid.
+func ValidHost(h []byte) bool { return validHost(h) }
