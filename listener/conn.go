@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -176,12 +175,17 @@ func (c *conn) tryIdlePeek(fd uintptr) bool {
 }
 
 // serveConn serves nc until it closes. The caller has counted it in s.wg.
-// This is the protocol seam: accept, then (to come: the PROXY header, the
-// TLS handshake and ALPN), then the protocol. HTTP/1.1 is the only one so
-// far, over a plain socket or a *tls.Conn alike.
+// This is the protocol seam: accept, then the TLS handshake and its ALPN
+// choice, or on a plain listener with http2 the preface of h2c, then the
+// protocol: HTTP/1.1 or HTTP/2.
 func (s *server) serveConn(nc net.Conn) {
-	if snap := s.snap.Load(); snap.certs != nil {
+	snap := s.snap.Load()
+	if snap.certs != nil {
 		s.serveTLS(nc, &snap.settings)
+		return
+	}
+	if snap.http2 && h2cPreface(nc, snap.settings.ReadHeaderTimeout) {
+		s.serveH2(newTransport(nc))
 		return
 	}
 	s.serveHTTP1(newTransport(nc))
@@ -350,7 +354,7 @@ func (c *conn) serveOne() step {
 	h, site, routed := snap.router.Route(req.Host)
 	var herr error
 	switch {
-	case snap.acme != nil && bytes.HasPrefix(req.Path, challengePrefix) && c.answerChallenge(snap.acme, req):
+	case snap.acme != nil && bytes.HasPrefix(req.Path, challengePrefix) && answerChallenge(snap.acme, w, hreq):
 	case !routed || !c.t.covers(req.Host):
 		herr = errMisdirected
 	case req.Form == parser.AsteriskForm:
@@ -368,7 +372,7 @@ func (c *conn) serveOne() step {
 			snap.pages.WriteError(w, hreq, status)
 		}
 		if status >= 500 {
-			c.logHandlerError(site, status, herr)
+			s.logHandlerError(site, status, herr)
 		}
 		if errors.Is(herr, handlers.ErrPanic) {
 			w.closeAfter = true
@@ -467,25 +471,20 @@ func protoName(p *parser.Request) string {
 // safeServe runs the site's handler. A site's error page layer recovers
 // its own panics and renders its page; this is the last guard, for a
 // handler that has none, so that no panic ends the process.
-func (c *conn) safeServe(h handlers.Handler, req *handlers.Request) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &handlers.Error{Status: 500, Err: &handlers.PanicError{Value: p, Stack: debug.Stack()}}
-		}
-	}()
-	return h.Serve(&c.w, req)
+func (c *conn) safeServe(h handlers.Handler, req *handlers.Request) error {
+	return serveSafely(h, &c.w, req)
 }
 
 // logHandlerError logs a 5xx the site answered, with the stack when a
 // handler panicked.
-func (c *conn) logHandlerError(site string, status int, err error) {
+func (s *server) logHandlerError(site string, status int, err error) {
 	var pe *handlers.PanicError
 	if errors.As(err, &pe) {
-		c.srv.log.Error("handler panicked", zap.String("site", site),
+		s.log.Error("handler panicked", zap.String("site", site),
 			zap.String("panic", fmt.Sprint(pe.Value)), zap.ByteString("stack", pe.Stack))
 		return
 	}
-	c.srv.log.Error("handler failed", zap.String("site", site), zap.Int("status", status), zap.Error(err))
+	s.log.Error("handler failed", zap.String("site", site), zap.Int("status", status), zap.Error(err))
 }
 
 // refuse answers a request that could not be read: the one place where

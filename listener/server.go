@@ -77,6 +77,7 @@ type snapshot struct {
 	name     string
 	router   Router
 	certs    Certifier  // nil on a plain listener
+	http2    bool       // ALPN h2 on TLS; h2c with prior knowledge on plain
 	acme     Challenger // nil when no site orders certificates
 	settings Settings
 	pages    handlers.ErrorWriter
@@ -114,9 +115,10 @@ type server struct {
 	stopTLS context.CancelFunc
 	tlsConf *tls.Config
 
-	mu    sync.Mutex
-	conns map[*conn]struct{}
-	wg    sync.WaitGroup // the accept loop and every connection
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	h2conns map[*h2conn]struct{}
+	wg      sync.WaitGroup // the accept loop and every connection
 }
 
 func (s *server) track(c *conn, add bool) {
@@ -176,6 +178,9 @@ func (s *server) stopAccepting() {
 	for c := range s.conns {
 		c.life.End() // handlers that wait give up
 	}
+	for hc := range s.h2conns {
+		hc.conn.Shutdown() // GOAWAY; streams in flight finish
+	}
 	s.mu.Unlock()
 	s.closeIdle()
 }
@@ -233,11 +238,10 @@ func (s *server) wait(ctx context.Context) int {
 			s.mu.Lock()
 			cut := make([]io.Closer, 0, len(s.conns))
 			for c := range s.conns {
-				if c.t.tcp != nil {
-					cut = append(cut, c.t.tcp)
-				} else {
-					cut = append(cut, c.t.conn)
-				}
+				cut = append(cut, c.t.socketCloser())
+			}
+			for hc := range s.h2conns {
+				cut = append(cut, hc.t.socketCloser())
 			}
 			s.mu.Unlock()
 			for _, sock := range cut {

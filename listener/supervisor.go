@@ -149,7 +149,7 @@ func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error)
 		deferAccept(ln, settings.deferral > 0)
 	}
 	for _, l := range cfg.Listeners {
-		snap := &snapshot{name: l.Name, router: routers[l.Name], settings: settings, pages: pages, access: access, owner: owner}
+		snap := &snapshot{name: l.Name, router: routers[l.Name], http2: l.HTTP2, settings: settings, pages: pages, access: access, owner: owner}
 		if l.TLS {
 			snap.certs = snap0.Certs[l.Name]
 		} else {
@@ -163,12 +163,13 @@ func (sup *Supervisor) Apply(cfg *config.Config, snap Snapshot) (Changes, error)
 			continue
 		}
 		s := &server{
-			sup:   sup,
-			addr:  l.Address,
-			ln:    bound[l.Address],
-			log:   sup.log.With(zap.String("listener", l.Name)),
-			done:  make(chan struct{}),
-			conns: make(map[*conn]struct{}),
+			sup:     sup,
+			addr:    l.Address,
+			ln:      bound[l.Address],
+			log:     sup.log.With(zap.String("listener", l.Name)),
+			done:    make(chan struct{}),
+			conns:   make(map[*conn]struct{}),
+			h2conns: make(map[*h2conn]struct{}),
 		}
 		s.stopCtx, s.stopTLS = context.WithCancel(context.Background())
 		s.tlsConf = s.newTLSConfig()

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moreweb/moreweb/certs"
-	"github.com/moreweb/moreweb/parser"
+	"github.com/moreweb/moreweb/handlers"
 )
 
 // Certifier picks the certificate of a TLS handshake from its ClientHello;
@@ -50,6 +50,21 @@ const ALPNChallenge = "acme-tls/1"
 // valid through a reload and resumed sessions keep working. What a reload
 // changes, the certificates, is looked up per handshake in the snapshot.
 func (s *server) newTLSConfig() *tls.Config {
+	h2 := s.newTLSConfigFor([]string{"h2", "http/1.1", ALPNChallenge})
+	h1 := s.newTLSConfigFor([]string{"http/1.1", ALPNChallenge})
+	// http2 may change on reload; the choice is per handshake, between two
+	// configurations made once.
+	return &tls.Config{
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			if s.snap.Load().http2 {
+				return h2, nil
+			}
+			return h1, nil
+		},
+	}
+}
+
+func (s *server) newTLSConfigFor(protos []string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// TLS 1.2 suites with forward secrecy (ECDHE) and AEAD only;
@@ -62,7 +77,7 @@ func (s *server) newTLSConfig() *tls.Config {
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
-		NextProtos:     []string{"http/1.1", ALPNChallenge},
+		NextProtos:     protos,
 		GetCertificate: s.certificate,
 	}
 }
@@ -142,6 +157,10 @@ func (s *server) serveTLS(nc net.Conn, set *Settings) {
 	}
 	t := newTransport(tc)
 	t.tls.cert, t.tls.sock = sock.cert, sock
+	if t.tls.state.NegotiatedProtocol == "h2" {
+		s.serveH2(t)
+		return
+	}
 	s.serveHTTP1(t)
 }
 
@@ -241,16 +260,15 @@ var challengePrefix = []byte(ChallengePrefix)
 
 // answerChallenge writes the key authorization for an HTTP-01 validation,
 // reporting false, with nothing written, for a token ch does not know.
-func (c *conn) answerChallenge(ch Challenger, req *parser.Request) bool {
-	body, ok := ch.Challenge(hostName(req.Host), req.RawPath)
+func answerChallenge(ch Challenger, w handlers.ResponseWriter, r *handlers.Request) bool {
+	body, ok := ch.Challenge(hostName(r.Host), r.RawPath)
 	if !ok {
 		return false
 	}
-	w := &c.w
 	w.Header().SetCanonical("Content-Type", "text/plain")
 	w.SetContentLength(int64(len(body)))
 	w.WriteHeader(200)
-	if req.Method != "HEAD" {
+	if r.Method != "HEAD" {
 		w.Write(body)
 	}
 	return true

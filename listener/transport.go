@@ -2,6 +2,7 @@ package listener
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"syscall"
@@ -87,4 +88,14 @@ func newTransport(nc net.Conn) transport {
 	}
 	t.fd = rawFD(t.socket)
 	return t
+}
+
+// socketCloser is what shutdown closes to cut the connection at once: the
+// socket itself, never a *tls.Conn, whose Close would wait to send
+// close_notify.
+func (t *transport) socketCloser() io.Closer {
+	if t.tcp != nil {
+		return t.tcp
+	}
+	return t.conn
 }

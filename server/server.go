@@ -104,13 +104,7 @@ func Start(cfg *config.Config, opts Options) (*Server, error) {
 	s.gen, s.access = snap.Owner, snap.Access
 	s.useACME(s.pendingACME, cfg)
 	for _, l := range cfg.Listeners {
-		s.log.Info("listening", zap.String("listener", l.Name), zap.String("address", l.Address), zap.Bool("tls", l.TLS))
-		if l.HTTP2 && !l.TLS {
-			// Only an explicit http2 = true makes a plain listener's
-			// HTTP2 true; on TLS it is the default, and ALPN simply does
-			// not offer h2 yet.
-			s.log.Warn("http2: HTTP/2 is not available in this version; the listener speaks HTTP/1.1 only", zap.String("listener", l.Name))
-		}
+		s.log.Info("listening", zap.String("listener", l.Name), zap.String("address", l.Address), zap.Bool("tls", l.TLS), zap.Bool("http2", l.HTTP2))
 	}
 	logWarnings(s.log, cfg)
 	s.log.Info("moreweb started", zap.String("version", opts.Version), zap.String("config", cfg.File),

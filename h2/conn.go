@@ -1,0 +1,617 @@
+// Package h2 serves HTTP/2 connections (RFC 9113) to the same sites as
+// HTTP/1.1, through the same handlers.Request and ResponseWriter contract.
+// Frames are read by golang.org/x/net/http2's Framer and header blocks are
+// coded by its hpack; the connection and stream states, flow control, the
+// limits that keep a hostile peer's cost bounded, and the write path are
+// this package's.
+//
+// A connection has one goroutine that reads and dispatches frames (Serve),
+// one goroutine per request stream that runs the handler, and, while there
+// is something to send, one that writes. Handlers append whole frames to
+// the connection's write buffer; the writer sends what accumulated, so the
+// responses of streams that finish together leave in one write.
+package h2
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/parser"
+)
+
+// Preface is what a client sends first (RFC 9113 §3.4).
+const Preface = http2.ClientPreface
+
+// What this server advertises and enforces.
+const (
+	// MaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS.
+	MaxConcurrentStreams = 100
+	// maxFrameSize is the largest frame read and written: the default
+	// SETTINGS_MAX_FRAME_SIZE, which is never raised.
+	maxFrameSize = 16384
+	// headerTableSize bounds the HPACK table either way.
+	headerTableSize = 4096
+	// streamWindow is each stream's receive window: the default, so
+	// SETTINGS says nothing about it.
+	streamWindow = 65535
+	// connWindow is the connection's receive window, raised from the
+	// default at the start so that several uploads can proceed at once.
+	connWindow = 1 << 20
+	// maxContinuations bounds the frames of one header block; a block
+	// spread over more ends the connection (the CONTINUATION floods).
+	maxContinuations = 32
+	// maxWindow is the largest flow-control window (RFC 9113 §6.9.1).
+	maxWindow = 1<<31 - 1
+)
+
+// Options are what a connection is served with.
+type Options struct {
+	// Serve answers one request, on the stream's own goroutine. It must
+	// recover a handler's panic; the writer is completed by the caller
+	// through Finish.
+	Serve func(w *ResponseWriter, r *handlers.Request)
+	// Refuse answers a request that cannot reach a site with status
+	// (431, 414, 413, 400, 405), as the connection loop of HTTP/1.1
+	// refuses a head it cannot take.
+	Refuse func(w *ResponseWriter, r *handlers.Request, status int)
+	// Limits bound header lists (MaxHeaderBytes, MaxTargetBytes) and
+	// request bodies (MaxBodyBytes).
+	Limits parser.Limits
+	// ReadHeaderTimeout bounds the preface and each header block;
+	// IdleTimeout a connection with no stream; WriteTimeout each write.
+	ReadHeaderTimeout, IdleTimeout, WriteTimeout time.Duration
+	// RemoteAddr and TLS describe the connection for every request.
+	RemoteAddr netip.AddrPort
+	TLS        *tls.ConnectionState
+	Log        *zap.Logger
+}
+
+// Conn is one HTTP/2 server connection.
+type Conn struct {
+	nc  net.Conn
+	o   Options
+	fr  *http2.Framer
+	dec *hpack.Decoder
+	// lim is o.Limits with defaults filled in.
+	lim parser.Limits
+
+	// Read side, owned by the Serve goroutine.
+	block  headerBlock
+	floods floodGuard
+
+	// mu guards the stream table, the send windows and the stream
+	// states; sendCond wakes senders waiting for window.
+	mu          sync.Mutex
+	sendCond    sync.Cond
+	streams     map[uint32]*stream
+	sendWindow  int64 // the connection's
+	peerInitial int64 // SETTINGS_INITIAL_WINDOW_SIZE of the client
+	peerFrame   int   // SETTINGS_MAX_FRAME_SIZE of the client
+	running     int   // handlers still running, reset streams' included
+	maxID       uint32 // highest stream id the client opened
+	recvWindow  int64  // what the client may still send on the connection
+	connCredit  int64  // read or dropped, not yet returned to the client
+	// deadline is the read deadline as last set, and idleArmed says it is
+	// the idle timeout's.
+	deadline  time.Time
+	idleArmed bool
+	blockEnds time.Time // when the open header block must be complete
+	goAway      bool  // a GOAWAY went out: no new stream is served
+	closed      bool
+	lastID      uint32 // the last stream id GOAWAY promised to serve
+
+	// w is the write side.
+	w writeSide
+
+	shutdown     chan struct{} // closed by Shutdown
+	shutdownOnce sync.Once
+	done         chan struct{} // closed when Serve returns
+}
+
+// NewConn prepares nc, whose preface has not been read yet, to be served.
+func NewConn(nc net.Conn, o Options) *Conn {
+	c := &Conn{
+		nc:          nc,
+		o:           o,
+		lim:         o.Limits,
+		streams:     make(map[uint32]*stream),
+		sendWindow:  65535,
+		peerInitial: 65535,
+		peerFrame:   maxFrameSize,
+		shutdown:    make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	if c.o.Log == nil {
+		c.o.Log = zap.NewNop()
+	}
+	if c.lim.MaxHeaderBytes <= 0 {
+		c.lim.MaxHeaderBytes = parser.DefaultLimits().MaxHeaderBytes
+	}
+	if c.lim.MaxTargetBytes <= 0 || c.lim.MaxTargetBytes > c.lim.MaxHeaderBytes {
+		c.lim.MaxTargetBytes = min(parser.DefaultLimits().MaxTargetBytes, c.lim.MaxHeaderBytes)
+	}
+	if c.lim.MaxBodyBytes == 0 {
+		c.lim.MaxBodyBytes = parser.DefaultLimits().MaxBodyBytes
+	}
+	c.sendCond.L = &c.mu
+	var r io.Reader = nc
+	if _, ok := nc.(*tls.Conn); !ok {
+		// crypto/tls buffers records; a plain socket needs a buffer, or
+		// every frame would be two system calls.
+		r = bufio.NewReaderSize(nc, 4096)
+	}
+	c.fr = http2.NewFramer(nil, r)
+	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(maxFrameSize)
+	c.dec = hpack.NewDecoder(headerTableSize, c.block.emit)
+	c.dec.SetMaxStringLength(c.lim.MaxHeaderBytes)
+	c.block.c = c
+	c.w.init(c)
+	return c
+}
+
+// Shutdown asks the connection to end gracefully: a GOAWAY naming the
+// last stream that will be answered, the streams in flight finish, then
+// the connection closes. It returns at once; safe from any goroutine.
+func (c *Conn) Shutdown() {
+	c.shutdownOnce.Do(func() {
+		close(c.shutdown)
+		// Wakes the reader so it sees the request.
+		c.nc.SetReadDeadline(time.Now())
+	})
+}
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// connError ends the connection with a GOAWAY carrying code.
+type connError struct {
+	code   http2.ErrCode
+	reason string
+}
+
+func (e connError) Error() string { return fmt.Sprintf("http2: %v: %s", e.code, e.reason) }
+
+func protocolError(reason string) error { return connError{http2.ErrCodeProtocol, reason} }
+
+var errClientGone = errors.New("http2: client closed the connection")
+
+// Serve reads and answers frames until the connection ends; it returns
+// once every stream's handler is done and the socket is closed.
+func (c *Conn) Serve() error {
+	defer close(c.done)
+	err := c.serve()
+	code, reason := http2.ErrCodeNo, ""
+	var ce connError
+	switch {
+	case errors.As(err, &ce):
+		code, reason = ce.code, ce.reason
+	case err != nil:
+		var fe http2.ConnectionError
+		if errors.As(err, &fe) {
+			code, reason = http2.ErrCode(fe), c.frameErrorDetail()
+		} else if errors.Is(err, http2.ErrFrameTooLarge) {
+			code, reason = http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE"
+		}
+	}
+	c.closeWith(code, reason, err)
+	return err
+}
+
+func (c *Conn) frameErrorDetail() string {
+	if d := c.fr.ErrorDetail(); d != nil {
+		return d.Error()
+	}
+	return "malformed frame"
+}
+
+func (c *Conn) serve() error {
+	c.nc.SetReadDeadline(time.Now().Add(c.o.ReadHeaderTimeout))
+	if err := c.readPreface(); err != nil {
+		return err
+	}
+	c.w.control(func(b []byte) []byte {
+		b = appendSettings(b, c.lim.MaxHeaderBytes)
+		return appendWindowUpdate(b, 0, connWindow-65535)
+	})
+	c.mu.Lock()
+	c.recvWindow = connWindow
+	c.mu.Unlock()
+	first := true
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			if se, ok := err.(http2.StreamError); ok {
+				if err := c.streamError(se.StreamID, se.Code); err != nil {
+					return err
+				}
+				continue
+			}
+			return c.readFailed(err)
+		}
+		if first {
+			// RFC 9113 §3.4: the preface ends with a SETTINGS frame.
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				return protocolError("the client preface does not end with SETTINGS")
+			}
+			first = false
+		}
+		if err := c.dispatch(f); err != nil {
+			return err
+		}
+		c.armIdle()
+	}
+}
+
+// readFailed tells a read that failed because the connection should end
+// quietly (idle, shutdown, client gone) from one that failed on bad bytes.
+func (c *Conn) readFailed(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errClientGone
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		select {
+		case <-c.shutdown:
+			return errShutdown
+		default:
+		}
+		if c.block.open() {
+			return connError{http2.ErrCodeProtocol, "header block not completed within read_header_timeout"}
+		}
+		c.mu.Lock()
+		goAway := c.goAway
+		c.mu.Unlock()
+		if goAway {
+			return errShutdown
+		}
+		return errIdle
+	}
+	return err
+}
+
+var (
+	errShutdown = errors.New("http2: server shutting down")
+	errIdle     = errors.New("http2: idle timeout")
+)
+
+func (c *Conn) readPreface() error {
+	var buf [len(Preface)]byte
+	if _, err := io.ReadFull(c.nc, buf[:]); err != nil {
+		return c.readFailed(err)
+	}
+	if string(buf[:]) != Preface {
+		return protocolError("bad connection preface")
+	}
+	return nil
+}
+
+// armIdle is called by the reader after each frame.
+func (c *Conn) armIdle() {
+	select {
+	case <-c.shutdown:
+		c.mu.Lock()
+		c.startGoAway(http2.ErrCodeNo)
+		c.mu.Unlock()
+	default:
+	}
+	c.mu.Lock()
+	if c.block.open() {
+		c.blockEnds = c.block.started.Add(c.o.ReadHeaderTimeout)
+	} else {
+		c.blockEnds = time.Time{}
+	}
+	c.armLocked()
+	c.mu.Unlock()
+}
+
+// armLocked keeps the read deadline right for the connection's state: the
+// header timeout while a header block is open, the idle timeout when no
+// stream is, none while streams run (each is bounded on its own), and at
+// once when a GOAWAY went out and nothing is left to finish. The system's
+// timer is touched only when the deadline changes. Called with mu held,
+// by the reader after a frame and by a stream that ends.
+func (c *Conn) armLocked() {
+	idle := len(c.streams) == 0 && c.running == 0
+	var want time.Time
+	switch {
+	case !c.blockEnds.IsZero():
+		want = c.blockEnds
+	case idle && c.goAway:
+		want = time.Unix(1, 0)
+	case idle && c.idleArmed:
+		return
+	case idle && c.o.IdleTimeout > 0:
+		want = time.Now().Add(c.o.IdleTimeout)
+	}
+	c.idleArmed = idle && !c.goAway && c.blockEnds.IsZero() && !want.IsZero()
+	if want.Equal(c.deadline) {
+		return
+	}
+	c.deadline = want
+	c.nc.SetReadDeadline(want)
+}
+
+// wakeReader is called when a stream ends: the connection may now be idle,
+// or done after a GOAWAY.
+func (c *Conn) wakeReader() {
+	c.mu.Lock()
+	if !c.closed {
+		c.armLocked()
+	}
+	c.mu.Unlock()
+}
+
+// dispatch handles one frame.
+func (c *Conn) dispatch(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		return c.onSettings(f)
+	case *http2.HeadersFrame:
+		return c.onHeaders(f)
+	case *http2.ContinuationFrame:
+		return c.onContinuation(f)
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		return c.onReset(f)
+	case *http2.PingFrame:
+		return c.onPing(f)
+	case *http2.PriorityFrame:
+		// Priorities are ignored (RFC 9113 §5.3.2), but a stream may not
+		// depend on itself.
+		if f.StreamDep == f.StreamID {
+			return c.streamError(f.StreamID, http2.ErrCodeProtocol)
+		}
+		return nil
+	case *http2.GoAwayFrame:
+		// The client will open no more streams; those open finish.
+		c.mu.Lock()
+		c.startGoAway(http2.ErrCodeNo)
+		c.mu.Unlock()
+		return nil
+	case *http2.PushPromiseFrame:
+		return protocolError("a client sent PUSH_PROMISE")
+	default:
+		// Unknown frame types are ignored (RFC 9113 §5.5).
+		return nil
+	}
+}
+
+func (c *Conn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	if err := c.floods.settings.spend(); err != nil {
+		return err
+	}
+	if err := f.ForeachSetting(func(s http2.Setting) error { return s.Valid() }); err != nil {
+		return err
+	}
+	var err error
+	c.mu.Lock()
+	f.ForeachSetting(func(s http2.Setting) error {
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - c.peerInitial
+			c.peerInitial = int64(s.Val)
+			for _, st := range c.streams {
+				st.sendWindow += delta
+				if st.sendWindow > maxWindow {
+					err = connError{http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream's window"}
+				}
+			}
+			c.sendCond.Broadcast()
+		case http2.SettingMaxFrameSize:
+			c.peerFrame = int(min(s.Val, maxFrameSize))
+		case http2.SettingHeaderTableSize:
+			c.w.tableSize(s.Val)
+		}
+		return nil
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.w.control(func(b []byte) []byte { return appendFrameHeader(b, 0, http2.FrameSettings, http2.FlagSettingsAck, 0) })
+	return nil
+}
+
+func (c *Conn) onPing(f *http2.PingFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	if err := c.floods.pings.spend(); err != nil {
+		return err
+	}
+	data := f.Data
+	c.w.control(func(b []byte) []byte {
+		b = appendFrameHeader(b, 8, http2.FramePing, http2.FlagPingAck, 0)
+		return append(b, data[:]...)
+	})
+	return nil
+}
+
+func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	if f.Increment < 1024 {
+		// Tiny increments make tiny DATA frames: a peer that keeps
+		// asking for them is the many-tiny-windows attack.
+		if err := c.floods.windowUpdates.spend(); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.StreamID == 0 {
+		c.sendWindow += int64(f.Increment)
+		if c.sendWindow > maxWindow {
+			return connError{http2.ErrCodeFlowControl, "connection window over 2^31-1"}
+		}
+		c.sendCond.Broadcast()
+		return nil
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > c.maxID {
+			return protocolError("WINDOW_UPDATE on an idle stream")
+		}
+		return nil // a closed stream: ignored
+	}
+	st.sendWindow += int64(f.Increment)
+	if st.sendWindow > maxWindow {
+		c.resetLocked(st, http2.ErrCodeFlowControl)
+		return nil
+	}
+	c.sendCond.Broadcast()
+	return nil
+}
+
+func (c *Conn) onReset(f *http2.RSTStreamFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > c.maxID {
+			return protocolError("RST_STREAM on an idle stream")
+		}
+		return nil
+	}
+	if !st.responded {
+		// A stream cancelled before its answer is the Rapid Reset shape.
+		if err := c.floods.resets.spend(); err != nil {
+			return err
+		}
+	}
+	c.closeStreamLocked(st, false)
+	return nil
+}
+
+// streamError resets one stream, for a frame that broke that stream's
+// rules only.
+func (c *Conn) streamError(id uint32, code http2.ErrCode) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.streams[id]; st != nil {
+		c.resetLocked(st, code)
+		return nil
+	}
+	if err := c.floods.resets.spend(); err != nil {
+		return err
+	}
+	c.w.controlLocked(func(b []byte) []byte { return appendRSTStream(b, id, code) })
+	return nil
+}
+
+// resetLocked sends RST_STREAM for st and forgets it. Called with mu held.
+func (c *Conn) resetLocked(st *stream, code http2.ErrCode) {
+	id := st.id
+	c.w.controlLocked(func(b []byte) []byte { return appendRSTStream(b, id, code) })
+	c.closeStreamLocked(st, true)
+}
+
+// startGoAway sends GOAWAY once, promising to answer the streams opened so
+// far. Called with mu held.
+func (c *Conn) startGoAway(code http2.ErrCode) {
+	if c.goAway {
+		return
+	}
+	c.goAway = true
+	c.lastID = c.maxID
+	last := c.maxID
+	c.w.controlLocked(func(b []byte) []byte { return appendGoAway(b, last, code, "") })
+}
+
+// closeWith ends the connection: the GOAWAY a protocol error deserves,
+// then, once every handler has returned, the socket.
+func (c *Conn) closeWith(code http2.ErrCode, reason string, cause error) {
+	c.mu.Lock()
+	if code != http2.ErrCodeNo && !c.goAway {
+		c.goAway = true
+		last := c.maxID
+		c.w.controlLocked(func(b []byte) []byte { return appendGoAway(b, last, code, reason) })
+	} else {
+		c.startGoAway(http2.ErrCodeNo)
+	}
+	graceful := code == http2.ErrCodeNo && !errors.Is(cause, errClientGone)
+	if !graceful {
+		// Nothing more will be read: every stream's handler is told, and
+		// its body reads fail.
+		for _, st := range c.streams {
+			c.closeStreamLocked(st, true)
+		}
+	}
+	c.mu.Unlock()
+	if code != http2.ErrCodeNo {
+		c.o.Log.Debug("http2 connection error", zap.Stringer("code", code), zap.String("reason", reason))
+	}
+
+	if graceful {
+		// Streams in flight finish; frames for them still arrive, so the
+		// reader keeps going, bounded by the write timeout of each.
+		c.drainStreams()
+	}
+	c.mu.Lock()
+	for _, st := range c.streams {
+		c.closeStreamLocked(st, true)
+	}
+	for c.running > 0 {
+		c.sendCond.Wait()
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.w.close()
+	if code != http2.ErrCodeNo {
+		c.lingerClose()
+	}
+	c.nc.Close()
+}
+
+// drainStreams reads on after a graceful GOAWAY until the streams it
+// promised are answered: their bodies and window updates still come.
+func (c *Conn) drainStreams() {
+	for {
+		c.mu.Lock()
+		busy := len(c.streams) > 0 || c.running > 0
+		c.mu.Unlock()
+		if !busy {
+			return
+		}
+		c.mu.Lock()
+		c.blockEnds = time.Time{}
+		c.mu.Unlock()
+		c.nc.SetReadDeadline(time.Now().Add(max(c.o.WriteTimeout, time.Second)))
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		if c.dispatch(f) != nil {
+			return
+		}
+	}
+}
+
+// lingerClose gives a GOAWAY time to reach a client that is still sending:
+// closing with unread input would make the kernel answer with a reset that
+// can destroy the GOAWAY before the client reads it.
+func (c *Conn) lingerClose() {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.nc.(closeWriter); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, c.nc, 256<<10)
+}
