@@ -96,10 +96,10 @@ type Conn struct {
 	mu          sync.Mutex
 	sendCond    sync.Cond
 	streams     map[uint32]*stream
-	sendWindow  int64 // the connection's
-	peerInitial int64 // SETTINGS_INITIAL_WINDOW_SIZE of the client
-	peerFrame   int   // SETTINGS_MAX_FRAME_SIZE of the client
-	running     int   // handlers still running, reset streams' included
+	sendWindow  int64  // the connection's
+	peerInitial int64  // SETTINGS_INITIAL_WINDOW_SIZE of the client
+	peerFrame   int    // SETTINGS_MAX_FRAME_SIZE of the client
+	running     int    // handlers still running, reset streams' included
 	maxID       uint32 // highest stream id the client opened
 	recvWindow  int64  // what the client may still send on the connection
 	connCredit  int64  // read or dropped, not yet returned to the client
@@ -108,9 +108,9 @@ type Conn struct {
 	deadline  time.Time
 	idleArmed bool
 	blockEnds time.Time // when the open header block must be complete
-	goAway      bool  // a GOAWAY went out: no new stream is served
-	closed      bool
-	lastID      uint32 // the last stream id GOAWAY promised to serve
+	goAway    bool      // a GOAWAY went out: no new stream is served
+	closed    bool
+	lastID    uint32 // the last stream id GOAWAY promised to serve
 
 	// w is the write side.
 	w writeSide
