@@ -232,8 +232,16 @@ func TestTLSVersionsBelow12AndSuitesWithoutForwardSecrecyAreRefused(t *testing.T
 			t.Errorf("%s: %v", tls.VersionName(v), err)
 			continue
 		}
+		if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+			t.Errorf("%s: ALPN chose %q, want h2", tls.VersionName(v), st.NegotiatedProtocol)
+		}
+		tc, err = handshake(t, s.tls, "a.test", &tls.Config{MinVersion: v, MaxVersion: v, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Errorf("%s, http/1.1 only: %v", tls.VersionName(v), err)
+			continue
+		}
 		if st := tc.ConnectionState(); st.NegotiatedProtocol != "http/1.1" {
-			t.Errorf("%s: ALPN chose %q, want http/1.1", tls.VersionName(v), st.NegotiatedProtocol)
+			t.Errorf("%s: ALPN chose %q for a client offering http/1.1 alone", tls.VersionName(v), st.NegotiatedProtocol)
 		}
 	}
 }
