@@ -115,6 +115,7 @@ type Conn struct {
 	// w is the write side.
 	w writeSide
 
+	idleWorkers  chan *stream  // stream goroutines waiting for the next stream
 	shutdown     chan struct{} // closed by Shutdown
 	shutdownOnce sync.Once
 	done         chan struct{} // closed when Serve returns
@@ -130,6 +131,7 @@ func NewConn(nc net.Conn, o Options) *Conn {
 		sendWindow:  65535,
 		peerInitial: 65535,
 		peerFrame:   maxFrameSize,
+		idleWorkers: make(chan *stream),
 		shutdown:    make(chan struct{}),
 		done:        make(chan struct{}),
 	}

@@ -299,8 +299,44 @@ func (c *Conn) endBlock() error {
 	c.streams[st.id] = st
 	c.running++
 	c.mu.Unlock()
-	go st.run()
+	c.startStream(st)
 	return nil
+}
+
+// workerLinger is how long a stream's goroutine waits for the next stream
+// of its connection before it ends: on a busy connection streams reuse
+// goroutines instead of starting one each.
+const workerLinger = 20 * time.Millisecond
+
+// startStream runs st's handler on an idle goroutine of the connection,
+// or a new one.
+func (c *Conn) startStream(st *stream) {
+	select {
+	case c.idleWorkers <- st:
+	default:
+		go c.worker(st)
+	}
+}
+
+func (c *Conn) worker(st *stream) {
+	var t *time.Timer
+	for {
+		st.run()
+		if t == nil {
+			t = time.NewTimer(workerLinger)
+		} else {
+			t.Reset(workerLinger)
+		}
+		select {
+		case st = <-c.idleWorkers:
+			t.Stop()
+		case <-t.C:
+			return
+		case <-c.done:
+			t.Stop()
+			return
+		}
+	}
 }
 
 // endTrailers takes a request's trailer section. Its fields are not kept:

@@ -29,6 +29,7 @@ type writeSide struct {
 
 	enc    *hpack.Encoder
 	encBuf bytes.Buffer
+	digits [20]byte // scratch for content-length
 }
 
 // highWater is how much may wait before appenders wait for the writer: a
@@ -55,10 +56,12 @@ func (w *writeSide) tableSize(v uint32) {
 	w.mu.Unlock()
 }
 
-// control queues a frame made by fn.
+// control queues a frame made by fn and has it written.
 func (w *writeSide) control(fn func([]byte) []byte) {
 	w.mu.Lock()
-	w.appendLocked(fn)
+	if w.appendLocked(fn) {
+		w.kick()
+	}
 	w.mu.Unlock()
 }
 
@@ -66,6 +69,8 @@ func (w *writeSide) control(fn func([]byte) []byte) {
 // lock order is the connection's mu, then this one).
 func (w *writeSide) controlLocked(fn func([]byte) []byte) { w.control(fn) }
 
+// appendLocked adds frames; nothing is written until someone calls write
+// or kick. Called with mu held.
 func (w *writeSide) appendLocked(fn func([]byte) []byte) bool {
 	if w.err != nil || w.closed {
 		return false
@@ -74,18 +79,19 @@ func (w *writeSide) appendLocked(fn func([]byte) []byte) bool {
 		w.buf = bufPool.Get().(*[]byte)
 	}
 	*w.buf = fn(*w.buf)
-	w.kick()
 	return true
 }
 
 // waitRoom blocks an appender of body frames while the buffer is full.
 func (w *writeSide) waitRoom() error {
 	for w.buf != nil && len(*w.buf) >= highWater && w.err == nil && !w.closed {
+		w.kick()
 		w.room.Wait()
 	}
 	return w.err
 }
 
+// kick has a writer goroutine send what is queued. Called with mu held.
 func (w *writeSide) kick() {
 	if !w.running {
 		w.running = true
@@ -93,6 +99,21 @@ func (w *writeSide) kick() {
 	}
 }
 
+// write is how a stream that appended its response has it sent: when no
+// writer is running, this goroutine becomes it, so that a response costs
+// no goroutine of its own.
+func (w *writeSide) write() {
+	w.mu.Lock()
+	if w.running || w.buf == nil || len(*w.buf) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.running = true
+	w.mu.Unlock()
+	w.loop()
+}
+
+// loop writes until nothing is queued. The caller has set running.
 func (w *writeSide) loop() {
 	// Streams that are runnable now append their frames first: their
 	// responses then share this write.
@@ -107,7 +128,7 @@ func (w *writeSide) loop() {
 		w.spare = nil
 		w.room.Broadcast()
 		w.mu.Unlock()
-		err := w.write(*out)
+		err := w.send(*out)
 		w.mu.Lock()
 		if err != nil {
 			w.err = err
@@ -140,7 +161,7 @@ func (w *writeSide) loop() {
 	}
 }
 
-func (w *writeSide) write(b []byte) error {
+func (w *writeSide) send(b []byte) error {
 	if t := w.c.o.WriteTimeout; t > 0 {
 		w.c.nc.SetWriteDeadline(time.Now().Add(t))
 	}

@@ -126,6 +126,7 @@ func (w *ResponseWriter) writeInterim(status int) {
 		return
 	}
 	w.err = w.st.c.sendHead(w, status, false, -1, false)
+	w.st.c.w.write()
 }
 
 // Restart forgets a response whose head could not be sent (a handler put
@@ -269,6 +270,7 @@ func (w *ResponseWriter) flush(end bool) error {
 		}
 	}
 	w.ended = end
+	c.w.write()
 	return nil
 }
 
@@ -325,8 +327,7 @@ func (c *Conn) sendHead(w *ResponseWriter, status int, end bool, contentLength i
 		enc.WriteField(hpack.HeaderField{Name: name, Value: f.Value})
 	}
 	if final && contentLength >= 0 && parser.LengthAllowed(status) {
-		var digits [20]byte
-		v := strconv.AppendInt(digits[:0], contentLength, 10)
+		v := strconv.AppendInt(ws.digits[:0], contentLength, 10)
 		// Never indexed, so the encoder keeps no reference to digits.
 		enc.WriteField(hpack.HeaderField{Name: "content-length", Value: unsafe.String(&v[0], len(v)), Sensitive: true})
 	}
