@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -340,6 +341,7 @@ func (rc *rawClient) waitFor(t *testing.T, ok func(http2.Frame) bool) http2.Fram
 		if err != nil {
 			t.Fatalf("no such frame before %v", err)
 		}
+		if os.Getenv("H2DEBUG") != "" { t.Logf("%v", f) }
 		if h, isHeaders := f.(*http2.HeadersFrame); isHeaders {
 			fields, err := rc.dec.DecodeFull(h.HeaderBlockFragment())
 			if err != nil {

@@ -251,6 +251,7 @@ func (w *ResponseWriter) flush(end bool) error {
 		}
 		if headOnly {
 			w.ended = true
+			c.w.write()
 			return nil
 		}
 	}
