@@ -341,7 +341,9 @@ func (rc *rawClient) waitFor(t *testing.T, ok func(http2.Frame) bool) http2.Fram
 		if err != nil {
 			t.Fatalf("no such frame before %v", err)
 		}
-		if os.Getenv("H2DEBUG") != "" { t.Logf("%v", f) }
+		if os.Getenv("H2DEBUG") != "" {
+			t.Logf("%v", f)
+		}
 		if h, isHeaders := f.(*http2.HeadersFrame); isHeaders {
 			fields, err := rc.dec.DecodeFull(h.HeaderBlockFragment())
 			if err != nil {
