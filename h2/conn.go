@@ -381,10 +381,9 @@ func (c *Conn) dispatch(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		// The client will open no more streams; those open finish.
-		c.mu.Lock()
-		c.startGoAway(http2.ErrCodeNo)
-		c.mu.Unlock()
+		// The client will open no more streams; the connection serves
+		// what is open and then ends at the idle timeout, or when the
+		// client closes it.
 		return nil
 	case *http2.PushPromiseFrame:
 		return protocolError("a client sent PUSH_PROMISE")
@@ -576,7 +575,8 @@ func (c *Conn) closeWith(code http2.ErrCode, reason string, cause error) {
 	c.closed = true
 	c.mu.Unlock()
 	c.w.close()
-	if code != http2.ErrCodeNo {
+	if !errors.Is(cause, errClientGone) {
+		// A GOAWAY went out: it must not be destroyed by a reset.
 		c.lingerClose()
 	}
 	c.nc.Close()

@@ -619,15 +619,13 @@ func (st *stream) run() {
 	st.w.Finish()
 	c.mu.Lock()
 	st.localDone = true
-	if st.inTable {
-		if st.remoteDone {
-			c.closeStreamLocked(st, false)
-		} else {
-			// The answer is complete before the request: the client may
-			// stop sending (RFC 9113 §8.1).
-			c.resetLocked(st, http2.ErrCodeNo)
-		}
+	if st.inTable && st.remoteDone {
+		c.closeStreamLocked(st, false)
 	}
+	// A stream whose request is still coming stays half-closed (local)
+	// until it ends: its DATA is dropped and credited back, and the client
+	// may still reset it or update its window, as RFC 9113 §5.1 lets it.
+	// Its handler is done, so it costs a table entry and no goroutine.
 	c.running--
 	c.sendCond.Broadcast()
 	c.mu.Unlock()

@@ -408,6 +408,11 @@ func (c *Conn) sendData(st *stream, body []byte, end bool) error {
 				c.resetLocked(st, http2.ErrCodeCancel)
 				return errWindowWait
 			}
+			// What is queued (the head, the frames so far) must leave
+			// before the client can grant more.
+			c.w.mu.Lock()
+			c.w.kick()
+			c.w.mu.Unlock()
 			if timer == nil && c.o.WriteTimeout > 0 {
 				timer = time.AfterFunc(c.o.WriteTimeout, func() {
 					c.mu.Lock()
