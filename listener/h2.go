@@ -177,14 +177,79 @@ func h2cPreface(nc net.Conn, timeout time.Duration) bool {
 		if err != nil || n <= 0 {
 			return true
 		}
-		if string(buf[:n]) != h2.Preface[:n] {
-			return true // HTTP/1.1
+		if string(buf[:n]) == h2.Preface[:n] {
+			if n == len(buf) {
+				is = true
+				return true
+			}
+			return false // a prefix of the preface so far: wait for more bytes
 		}
-		if n == len(buf) {
+		switch http1RequestLine(buf[:n]) {
+		case lineHTTP1:
+			return true
+		case lineNotHTTP1:
+			// Neither protocol's start: HTTP/2 refuses it with a GOAWAY,
+			// which is what a client that meant h2 can read.
 			is = true
 			return true
 		}
-		return false // a prefix of the preface so far: wait for more bytes
+		return n == len(buf) // undecided: wait for more, up to the preface's length
 	})
 	return is
+}
+
+type lineKind uint8
+
+const (
+	lineUndecided lineKind = iota
+	lineHTTP1
+	lineNotHTTP1
+)
+
+// http1RequestLine tells from a connection's first bytes whether they
+// start an HTTP/1 request line: a method token, a space, then a target in
+// one of its forms (origin "/", asterisk "*", absolute "http", or the
+// authority a CONNECT names).
+func http1RequestLine(b []byte) lineKind {
+	sp := bytes.IndexByte(b, ' ')
+	if sp < 0 {
+		for _, c := range b {
+			if !isMethodByte(c) {
+				return lineNotHTTP1
+			}
+		}
+		return lineUndecided
+	}
+	if sp == 0 {
+		return lineNotHTTP1
+	}
+	for _, c := range b[:sp] {
+		if !isMethodByte(c) {
+			return lineNotHTTP1
+		}
+	}
+	rest := b[sp+1:]
+	if len(rest) == 0 {
+		return lineUndecided
+	}
+	switch {
+	case rest[0] == '/' || rest[0] == '*':
+		return lineHTTP1
+	case string(b[:sp]) == "CONNECT":
+		return lineHTTP1
+	}
+	const scheme = "http"
+	k := min(len(rest), len(scheme))
+	if strings.EqualFold(string(rest[:k]), scheme[:k]) {
+		if k < len(scheme) {
+			return lineUndecided
+		}
+		return lineHTTP1
+	}
+	return lineNotHTTP1
+}
+
+// isMethodByte is a tchar (RFC 9110 §5.6.2), the bytes of a method.
+func isMethodByte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
