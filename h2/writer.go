@@ -341,7 +341,21 @@ func (c *Conn) sendHead(w *ResponseWriter, status int, end bool, contentLength i
 		w.headSent = true
 		st.responded = true
 	}
+	if end {
+		c.endedLocked(st)
+	}
 	return nil
+}
+
+// endedLocked moves st on once its last frame is queued: with the request
+// complete too, the stream is closed from now on, so a frame the client
+// sends for it after reading the answer is one for a closed stream.
+// Called with mu held.
+func (c *Conn) endedLocked(st *stream) {
+	st.localDone = true
+	if st.inTable && st.remoteDone {
+		c.closeStreamLocked(st, false)
+	}
 }
 
 func (ws *writeSide) failure() error {
@@ -383,6 +397,7 @@ func (c *Conn) sendTrailers(w *ResponseWriter) error {
 		return ws.failure()
 	}
 	w.sent += int64(len(block))
+	c.endedLocked(st)
 	return nil
 }
 
@@ -453,6 +468,9 @@ func (c *Conn) sendData(st *stream, body []byte, end bool) error {
 		st.sendWindow -= n
 		c.sendWindow -= n
 		body = body[n:]
+		if last {
+			c.endedLocked(st)
+		}
 		if len(body) == 0 {
 			return nil
 		}
