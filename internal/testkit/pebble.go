@@ -1,10 +1,8 @@
 package testkit
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,8 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -85,7 +81,7 @@ func (p *PebbleCA) Log() string { return p.out.String() }
 // proves its challenge was answered and arrives within a second or two.
 func Pebble(t testing.TB, o PebbleOptions) *PebbleCA {
 	t.Helper()
-	dns := needPebble(t)
+	pebble, dns := needPebble(t)
 	dir := t.TempDir()
 	ca := TestCA(t)
 	p := &PebbleCA{CARootFile: filepath.Join(dir, "pebble-https-root.pem"), out: &SyncBuffer{}}
@@ -136,7 +132,7 @@ func Pebble(t testing.TB, o PebbleOptions) *PebbleCA {
 		writeFile(t, cfgFile, b, 0o600)
 
 		out := &SyncBuffer{}
-		cmd := exec.Command(tools.pebble, "-config", cfgFile, "-dnsserver", dns)
+		cmd := exec.Command(pebble, "-config", cfgFile, "-dnsserver", dns)
 		cmd.Env = append(os.Environ(),
 			"PEBBLE_VA_NOSLEEP=1",
 			"PEBBLE_WFE_NONCEREJECT=0",
@@ -179,156 +175,29 @@ func Pebble(t testing.TB, o PebbleOptions) *PebbleCA {
 	return nil
 }
 
-// tools are the built binaries and the DNS server, shared by every test
-// of the binary.
-var tools struct {
-	buildOnce            sync.Once
-	pebble, challtestsrv string
-	buildErr             error
-	offline              bool // buildErr is for want of network
+// pebbleTools are pebble and its DNS server, built once per test binary.
+var pebbleTools = &toolBuild{name: "pebble", pkgs: []string{pebblePkg, challtestsrvPkg}}
 
-	dnsOnce sync.Once
-	dns     string // challtestsrv's DNS address
-	dnsErr  error
+// dnsServer is the DNS server, shared by every test of the binary.
+var dnsServer struct {
+	once sync.Once
+	addr string // challtestsrv's DNS address
+	err  error
 }
 
 // needPebble builds the tools and starts the DNS server on first use and
-// returns the DNS server's address.
-func needPebble(t testing.TB) string {
+// returns pebble's binary and the DNS server's address.
+func needPebble(t testing.TB) (pebble, dns string) {
 	t.Helper()
-	tools.buildOnce.Do(buildTools)
-	if tools.buildErr != nil {
-		if tools.offline {
-			t.Skipf("pebble could not be built without network: %v", tools.buildErr)
-		}
-		t.Fatal(tools.buildErr)
+	bins := pebbleTools.need(t)
+	dnsServer.once.Do(func() { dnsServer.addr, dnsServer.err = startChalltestsrv(bins[1]) })
+	if dnsServer.err != nil {
+		t.Fatalf("pebble-challtestsrv: %v", dnsServer.err)
 	}
-	tools.dnsOnce.Do(func() { tools.dns, tools.dnsErr = startChalltestsrv() })
-	if tools.dnsErr != nil {
-		t.Fatalf("pebble-challtestsrv: %v", tools.dnsErr)
-	}
-	return tools.dns
+	return bins[0], dnsServer.addr
 }
 
-// networkTrouble is what the go command says when it cannot fetch modules.
-var networkTrouble = regexp.MustCompile(`dial tcp|no such host|network is unreachable|connection refused|i/o timeout|TLS handshake timeout|Temporary failure in name resolution|GOPROXY=off`)
-
-// buildTools puts the binaries in a directory of the user's cache named
-// after what they are built from (the module's go.mod and go.sum, the Go
-// version and platform, not where the checkout is), so that test
-// binaries, runs and worktrees share one build; a change of any of those
-// builds anew, and builds nobody used for a while are removed then. The
-// user's cache rather than the shared temporary directory, where another
-// user could have put binaries under the expected name first.
-func buildTools() {
-	env, err := exec.Command("go", "env", "GOMOD", "GOVERSION", "GOOS", "GOARCH").Output()
-	if err != nil {
-		tools.buildErr = fmt.Errorf("go env: %v", err)
-		return
-	}
-	gomod, platform, _ := strings.Cut(string(env), "\n")
-	gomod = strings.TrimSpace(gomod)
-	h := sha256.New()
-	h.Write([]byte(platform))
-	for _, f := range []string{gomod, strings.TrimSuffix(gomod, ".mod") + ".sum"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			tools.buildErr = fmt.Errorf("the module's files: %v", err)
-			return
-		}
-		h.Write(b)
-	}
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-
-	parent, err := os.UserCacheDir()
-	if err == nil {
-		parent = filepath.Join(parent, "moreweb-test")
-		err = os.MkdirAll(parent, 0o700)
-	}
-	shared := err == nil
-	if !shared {
-		// No cache to share: one build for this binary, left behind.
-		parent = os.TempDir()
-	}
-	final := filepath.Join(parent, "pebble-"+key)
-	if shared && complete(final) {
-		// The date says when it was last used, for pruneBuilds.
-		now := time.Now()
-		os.Chtimes(final, now, now)
-		useTools(final)
-		return
-	}
-	if shared {
-		pruneBuilds(parent)
-	}
-	tmp, err := os.MkdirTemp(parent, "pebble-build-")
-	if err != nil {
-		tools.buildErr = err
-		return
-	}
-	out, err := exec.Command("go", "build", "-o", tmp+string(filepath.Separator), pebblePkg, challtestsrvPkg).CombinedOutput()
-	if err != nil {
-		os.RemoveAll(tmp)
-		tools.buildErr = fmt.Errorf("go build %s %s: %v\n%s", pebblePkg, challtestsrvPkg, err, out)
-		tools.offline = networkTrouble.Match(out)
-		return
-	}
-	// The directory appears whole or not at all; a binary that built the
-	// same thing at the same time and renamed first wins.
-	dir := tmp
-	if shared {
-		if err := os.Rename(tmp, final); err == nil || complete(final) {
-			os.RemoveAll(tmp)
-			dir = final
-		}
-	}
-	useTools(dir)
-}
-
-// pruneBuilds removes the builds nobody used for two weeks (their module
-// files changed since, or the checkout is gone), and what builds that
-// died halfway left. A test binary that is using one of them keeps its
-// running copies.
-func pruneBuilds(parent string) {
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		age := time.Since(info.ModTime())
-		switch {
-		case strings.HasPrefix(e.Name(), "pebble-build-") && age > 24*time.Hour,
-			!strings.HasPrefix(e.Name(), "pebble-build-") && strings.HasPrefix(e.Name(), "pebble-") && age > 14*24*time.Hour:
-			os.RemoveAll(filepath.Join(parent, e.Name()))
-		}
-	}
-}
-
-func toolFiles(dir string) (pebble, challtestsrv string) {
-	exe := ""
-	if runtime.GOOS == "windows" {
-		exe = ".exe"
-	}
-	return filepath.Join(dir, "pebble"+exe), filepath.Join(dir, "pebble-challtestsrv"+exe)
-}
-
-func useTools(dir string) { tools.pebble, tools.challtestsrv = toolFiles(dir) }
-
-func complete(dir string) bool {
-	a, b := toolFiles(dir)
-	for _, f := range []string{a, b} {
-		if fi, err := os.Stat(f); err != nil || !fi.Mode().IsRegular() {
-			return false
-		}
-	}
-	return true
-}
-
-func startChalltestsrv() (string, error) {
+func startChalltestsrv(challtestsrv string) (string, error) {
 	var failed error
 	for attempt := 0; attempt < 3; attempt++ {
 		dnsPort, err := freePort()
@@ -341,7 +210,7 @@ func startChalltestsrv() (string, error) {
 		}
 		dns, mgmt := fmt.Sprintf("127.0.0.1:%d", dnsPort), fmt.Sprintf("127.0.0.1:%d", mgmtPort)
 		out := &SyncBuffer{}
-		cmd := exec.Command(tools.challtestsrv,
+		cmd := exec.Command(challtestsrv,
 			"-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
 			"-dnsserver", dns,
 			"-management", mgmt,
@@ -366,31 +235,6 @@ func startChalltestsrv() (string, error) {
 		failed = fmt.Errorf("not answering on %s:\n%s", dns, out)
 	}
 	return "", failed
-}
-
-// startChild starts cmd and returns a channel closed once it has exited.
-// Pdeathsig is sent when the thread that started the child ends, not the
-// process, so the start and the wait run on one goroutine locked to its
-// thread for the child's life: the runtime then never retires that thread
-// under a child that is still needed.
-func startChild(cmd *exec.Cmd) (exited <-chan struct{}, err error) {
-	cmd.SysProcAttr = childProcAttr()
-	started := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			cmd.Wait()
-		}
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return done, nil
 }
 
 // poll calls ok until it holds, d passes, or exited closes.

@@ -1,7 +1,8 @@
 // Package testkit holds what the tests of several packages share: a
 // buffer that a server's log and a test can use at once, file trees
-// written in one call, free loopback addresses, a test CA, and pebble, a
-// local ACME CA. Nothing outside tests imports it.
+// written in one call, free loopback addresses, a test CA, pebble, a
+// local ACME CA, and h2spec, the HTTP/2 conformance tester. Nothing
+// outside tests imports it.
 package testkit
 
 import (
