@@ -536,3 +536,27 @@ func TestRFC9113_5_1_2_StreamsBeyondTheAdvertisedLimitAreRefused(t *testing.T) {
 	rc.get(2*MaxConcurrentStreams+3, "/", true)
 	rc.waitFor(t, isReset(2*MaxConcurrentStreams+3, http2.ErrCodeRefusedStream))
 }
+
+func TestManyStreamsEachWithATinyWindowEndTheConnectionWithEnhanceYourCalm(t *testing.T) {
+	ts := startServer(t, Options{}, func(w *ResponseWriter, r *handlers.Request) {
+		w.Write(bytes.Repeat([]byte("t"), 64<<10))
+	})
+	rc := dialRaw(t, ts.addr)
+	// Every stream may receive one byte, then one more per update: each
+	// DATA frame the server makes carries a byte.
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1})
+	for id := uint32(1); id < 100; id += 2 {
+		rc.get(id, "/", true)
+	}
+	go func() {
+		for i := 0; i < 100; i++ {
+			for id := uint32(1); id < 100; id += 2 {
+				if rc.fr.WriteWindowUpdate(id, 1) != nil {
+					return
+				}
+			}
+		}
+	}()
+	rc.waitFor(t, isGoAway(http2.ErrCodeEnhanceYourCalm))
+	stillServes(t, ts.addr)
+}
