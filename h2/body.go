@@ -19,16 +19,19 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// As in sendData, the timeout's state is made only when a wait starts.
 	var timer *time.Timer
-	var timedOut bool
+	var timedOut *bool
 	for st.bodyOff == len(st.body) && !st.remoteDone && st.bodyErr == nil && !st.reset {
-		if timedOut {
+		if timedOut != nil && *timedOut {
 			return 0, errBodyTimeout
 		}
 		if timer == nil && c.o.IdleTimeout > 0 {
+			expired := new(bool)
+			timedOut = expired
 			timer = time.AfterFunc(c.o.IdleTimeout, func() {
 				c.mu.Lock()
-				timedOut = true
+				*expired = true
 				st.bodyCond.Broadcast()
 				c.mu.Unlock()
 			})

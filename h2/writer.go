@@ -406,8 +406,10 @@ func (c *Conn) sendTrailers(w *ResponseWriter) error {
 func (c *Conn) sendData(st *stream, body []byte, end bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The timeout's state exists only once a wait starts: a variable the
+	// timer's function shares would be allocated on every call.
 	var timer *time.Timer
-	var timedOut bool
+	var timedOut *bool
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -419,7 +421,7 @@ func (c *Conn) sendData(st *stream, body []byte, end bool) error {
 		}
 		n := min(int64(len(body)), st.sendWindow, c.sendWindow, int64(c.peerFrame))
 		if n <= 0 && len(body) > 0 {
-			if timedOut {
+			if timedOut != nil && *timedOut {
 				c.resetLocked(st, http2.ErrCodeCancel)
 				return errWindowWait
 			}
@@ -429,9 +431,11 @@ func (c *Conn) sendData(st *stream, body []byte, end bool) error {
 			c.w.kick()
 			c.w.mu.Unlock()
 			if timer == nil && c.o.WriteTimeout > 0 {
+				expired := new(bool)
+				timedOut = expired
 				timer = time.AfterFunc(c.o.WriteTimeout, func() {
 					c.mu.Lock()
-					timedOut = true
+					*expired = true
 					c.sendCond.Broadcast()
 					c.mu.Unlock()
 				})
