@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -351,32 +350,9 @@ func (c *conn) serveOne() step {
 		w.closeAfter = true
 	}
 	hreq := c.request(req, start)
-	h, site, routed := snap.router.Route(req.Host)
-	var herr error
-	switch {
-	case snap.acme != nil && bytes.HasPrefix(req.Path, challengePrefix) && answerChallenge(snap.acme, w, hreq):
-	case !routed || !c.t.covers(req.Host):
-		herr = errMisdirected
-	case req.Form == parser.AsteriskForm:
-		// OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7).
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-		w.WriteHeader(204)
-	default:
-		herr = c.safeServe(h, hreq)
-	}
-	if herr != nil {
-		status := handlers.StatusOf(herr)
-		if !w.Written() {
-			// Only errors with no site to render them get here: 421,
-			// or a site handler that is not an error page layer.
-			snap.pages.WriteError(w, hreq, status)
-		}
-		if status >= 500 {
-			s.logHandlerError(site, status, herr)
-		}
-		if errors.Is(herr, handlers.ErrPanic) {
-			w.closeAfter = true
-		}
+	h, site, herr := s.answer(snap, w, hreq, c.t.covers)
+	if errors.Is(herr, handlers.ErrPanic) {
+		w.closeAfter = true
 	}
 	if w.upgraded {
 		if snap.access != nil {
@@ -396,14 +372,9 @@ func (c *conn) serveOne() step {
 	if errors.Is(werr, parser.ErrInvalidHeader) && w.sent == 0 {
 		// A header value with CR or LF would split the response; the
 		// site gets a 500 instead, and nothing of what it set is sent.
-		s.log.Error("handler set an invalid header field", zap.String("site", site))
 		w.reset(c.t.conn, req, set.WriteTimeout, time.Now())
 		w.closeAfter = true
-		if ew, ok := h.(handlers.ErrorWriter); ok {
-			ew.WriteError(w, hreq, 500)
-		} else {
-			snap.pages.WriteError(w, hreq, 500)
-		}
+		s.answerInvalidHeader(snap, h, w, hreq, site)
 		werr = w.finish()
 	}
 	if snap.access != nil {
@@ -466,13 +437,6 @@ func protoName(p *parser.Request) string {
 		return "HTTP/1.0"
 	}
 	return "HTTP/1.1"
-}
-
-// safeServe runs the site's handler. A site's error page layer recovers
-// its own panics and renders its page; this is the last guard, for a
-// handler that has none, so that no panic ends the process.
-func (c *conn) safeServe(h handlers.Handler, req *handlers.Request) error {
-	return serveSafely(h, &c.w, req)
 }
 
 // logHandlerError logs a 5xx the site answered, with the stack when a

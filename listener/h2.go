@@ -79,35 +79,10 @@ func (hc *h2conn) serve(w *h2.ResponseWriter, r *handlers.Request) {
 		return
 	}
 	defer snap.owner.release()
-	h, site, routed := snap.router.Route(r.Host)
-	var herr error
-	switch {
-	case snap.acme != nil && bytes.HasPrefix(r.Path, challengePrefix) && answerChallenge(snap.acme, w, r):
-	case !routed || !hc.covers(r.Host):
-		herr = errMisdirected
-	case len(r.Path) == 1 && r.Path[0] == '*':
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-		w.WriteHeader(204)
-	default:
-		herr = serveSafely(h, w, r)
-	}
-	if herr != nil {
-		status := handlers.StatusOf(herr)
-		if !w.Written() {
-			snap.pages.WriteError(w, r, status)
-		}
-		if status >= 500 {
-			s.logHandlerError(site, status, herr)
-		}
-	}
+	h, site, _ := s.answer(snap, w, r, hc.covers)
 	werr := w.Finish()
 	if errors.Is(werr, parser.ErrInvalidHeader) && w.Restart() {
-		s.log.Error("handler set an invalid header field", zap.String("site", site))
-		if ew, ok := h.(handlers.ErrorWriter); ok {
-			ew.WriteError(w, r, 500)
-		} else {
-			snap.pages.WriteError(w, r, 500)
-		}
+		s.answerInvalidHeader(snap, h, w, r, site)
 		w.Finish()
 	}
 	if snap.access != nil {
@@ -141,8 +116,52 @@ func (hc *h2conn) covers(host []byte) bool {
 	return hc.t.covers(host)
 }
 
-// serveSafely runs a site's handler, turning a panic the site's error page
-// layer did not catch into a 500.
+// answer routes r and has its site answer on w: the steps every protocol
+// takes once a request is read. An error no site page rendered gets the
+// server's page here; it is returned for what it means to the protocol (a
+// panic ends an HTTP/1.1 connection).
+func (s *server) answer(snap *snapshot, w handlers.ResponseWriter, r *handlers.Request, covers func(host []byte) bool) (h handlers.Handler, site string, herr error) {
+	h, site, routed := snap.router.Route(r.Host)
+	switch {
+	case snap.acme != nil && bytes.HasPrefix(r.Path, challengePrefix) && answerChallenge(snap.acme, w, r):
+	case !routed || !covers(r.Host):
+		herr = errMisdirected
+	case len(r.Path) == 1 && r.Path[0] == '*':
+		// OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7).
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.WriteHeader(204)
+	default:
+		herr = serveSafely(h, w, r)
+	}
+	if herr != nil {
+		status := handlers.StatusOf(herr)
+		if !w.Written() {
+			// Only errors with no site to render them get here: 421,
+			// or a site handler that is not an error page layer.
+			snap.pages.WriteError(w, r, status)
+		}
+		if status >= 500 {
+			s.logHandlerError(site, status, herr)
+		}
+	}
+	return h, site, herr
+}
+
+// answerInvalidHeader replaces a response whose head a handler made
+// unsendable (CR or LF in a value, which would split it) with a 500: the
+// site's page when it renders its own, else the server's.
+func (s *server) answerInvalidHeader(snap *snapshot, h handlers.Handler, w handlers.ResponseWriter, r *handlers.Request, site string) {
+	s.log.Error("handler set an invalid header field", zap.String("site", site))
+	if ew, ok := h.(handlers.ErrorWriter); ok {
+		ew.WriteError(w, r, 500)
+	} else {
+		snap.pages.WriteError(w, r, 500)
+	}
+}
+
+// serveSafely runs the site's handler. A site's error page layer recovers
+// its own panics and renders its page; this is the last guard, for a
+// handler that has none, so that no panic ends the process.
 func serveSafely(h handlers.Handler, w handlers.ResponseWriter, r *handlers.Request) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
