@@ -51,7 +51,7 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 			inc, id := st.credit, st.id
 			st.credit = 0
 			st.recvWindow += inc
-			c.w.controlLocked(func(b []byte) []byte { return appendWindowUpdate(b, id, uint32(inc)) })
+			c.w.control(func(b []byte) []byte { return appendWindowUpdate(b, id, uint32(inc)) })
 		}
 		return n, nil
 	}

@@ -513,14 +513,14 @@ func (c *Conn) streamError(id uint32, code http2.ErrCode) error {
 	if err := c.floods.resets.spend(); err != nil {
 		return err
 	}
-	c.w.controlLocked(func(b []byte) []byte { return appendRSTStream(b, id, code) })
+	c.w.control(func(b []byte) []byte { return appendRSTStream(b, id, code) })
 	return nil
 }
 
 // resetLocked sends RST_STREAM for st and forgets it. Called with mu held.
 func (c *Conn) resetLocked(st *stream, code http2.ErrCode) {
 	id := st.id
-	c.w.controlLocked(func(b []byte) []byte { return appendRSTStream(b, id, code) })
+	c.w.control(func(b []byte) []byte { return appendRSTStream(b, id, code) })
 	c.closeStreamLocked(st, true)
 }
 
@@ -533,7 +533,7 @@ func (c *Conn) startGoAway(code http2.ErrCode) {
 	c.goAway = true
 	c.lastID = c.maxID
 	last := c.maxID
-	c.w.controlLocked(func(b []byte) []byte { return appendGoAway(b, last, code, "") })
+	c.w.control(func(b []byte) []byte { return appendGoAway(b, last, code, "") })
 }
 
 // closeWith ends the connection: the GOAWAY a protocol error deserves,
@@ -543,18 +543,11 @@ func (c *Conn) closeWith(code http2.ErrCode, reason string, cause error) {
 	if code != http2.ErrCodeNo && !c.goAway {
 		c.goAway = true
 		last := c.maxID
-		c.w.controlLocked(func(b []byte) []byte { return appendGoAway(b, last, code, reason) })
+		c.w.control(func(b []byte) []byte { return appendGoAway(b, last, code, reason) })
 	} else {
 		c.startGoAway(http2.ErrCodeNo)
 	}
 	graceful := code == http2.ErrCodeNo && !errors.Is(cause, errClientGone)
-	if !graceful {
-		// Nothing more will be read: every stream's handler is told, and
-		// its body reads fail.
-		for _, st := range c.streams {
-			c.closeStreamLocked(st, true)
-		}
-	}
 	c.mu.Unlock()
 	if code != http2.ErrCodeNo {
 		c.o.Log.Debug("http2 connection error", zap.Stringer("code", code), zap.String("reason", reason))
@@ -565,6 +558,8 @@ func (c *Conn) closeWith(code http2.ErrCode, reason string, cause error) {
 		// reader keeps going, bounded by the write timeout of each.
 		c.drainStreams()
 	}
+	// Nothing more will be read: every stream's handler is told, and its
+	// body reads and writes fail.
 	c.mu.Lock()
 	for _, st := range c.streams {
 		c.closeStreamLocked(st, true)

@@ -410,7 +410,7 @@ func (c *Conn) fillRequest(st *stream) bool {
 			}
 			host = value
 		case "content-length":
-			n, ok := parseLength(value)
+			n, ok := parser.ParseDecimal(value)
 			if !ok || (st.declared >= 0 && st.declared != n) {
 				return false
 			}
@@ -480,20 +480,6 @@ func methodString(b []byte) string {
 
 var methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
 
-func parseLength(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
 func (c *Conn) onData(f *http2.DataFrame) error {
 	id := f.StreamID
 	length := int64(f.Length)
@@ -515,7 +501,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 			c.resetLocked(st, http2.ErrCodeStreamClosed)
 			return nil
 		}
-		c.w.controlLocked(func(b []byte) []byte { return appendRSTStream(b, id, http2.ErrCodeStreamClosed) })
+		c.w.control(func(b []byte) []byte { return appendRSTStream(b, id, http2.ErrCodeStreamClosed) })
 		return nil
 	}
 	st.recvWindow -= length
@@ -585,7 +571,7 @@ func (c *Conn) returnConnCredit(n int64) {
 		inc := c.connCredit
 		c.connCredit = 0
 		c.recvWindow += inc
-		c.w.controlLocked(func(b []byte) []byte { return appendWindowUpdate(b, 0, uint32(inc)) })
+		c.w.control(func(b []byte) []byte { return appendWindowUpdate(b, 0, uint32(inc)) })
 	}
 }
 

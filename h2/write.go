@@ -56,7 +56,8 @@ func (w *writeSide) tableSize(v uint32) {
 	w.mu.Unlock()
 }
 
-// control queues a frame made by fn and has it written.
+// control queues a frame made by fn and has it written. Callers may hold
+// the connection's mu: the lock order is that mu, then this one.
 func (w *writeSide) control(fn func([]byte) []byte) {
 	w.mu.Lock()
 	if w.appendLocked(fn) {
@@ -64,10 +65,6 @@ func (w *writeSide) control(fn func([]byte) []byte) {
 	}
 	w.mu.Unlock()
 }
-
-// controlLocked is control for a caller holding the connection's mu (the
-// lock order is the connection's mu, then this one).
-func (w *writeSide) controlLocked(fn func([]byte) []byte) { w.control(fn) }
 
 // appendLocked adds frames; nothing is written until someone calls write
 // or kick. Called with mu held.

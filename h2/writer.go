@@ -3,7 +3,6 @@ package h2
 import (
 	"errors"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,10 +218,6 @@ func (w *ResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 
 var _ io.ReaderFrom = (*ResponseWriter)(nil)
 
-// A file read into the body is read by ReadFrom's loop; this keeps the
-// *os.File case on that path rather than io.Copy's.
-var _ = (*os.File)(nil)
-
 func (w *ResponseWriter) Flush() error {
 	w.WriteHeader(200)
 	return w.flush(false)
@@ -298,11 +293,8 @@ func (w *ResponseWriter) Finish() error {
 // sendHead encodes and queues a HEADERS frame for w's fields.
 func (c *Conn) sendHead(w *ResponseWriter, status int, end bool, contentLength int64, final bool) error {
 	h := &w.header
-	for i := range h.Len() {
-		f := h.At(i)
-		if !parser.ValidHeaderField(f.Name, f.Value) {
-			return parser.ErrInvalidHeader
-		}
+	if !validFields(h) {
+		return parser.ErrInvalidHeader
 	}
 	st := w.st
 	c.mu.Lock()
@@ -319,14 +311,7 @@ func (c *Conn) sendHead(w *ResponseWriter, status int, end bool, contentLength i
 	if final {
 		enc.WriteField(hpack.HeaderField{Name: "date", Value: parser.DateValue(st.req.Received)})
 	}
-	for i := range h.Len() {
-		f := h.At(i)
-		name := lowerName(f.Name)
-		if skipField(name) {
-			continue
-		}
-		enc.WriteField(hpack.HeaderField{Name: name, Value: f.Value})
-	}
+	ws.encodeFields(h)
 	if final && contentLength >= 0 && parser.LengthAllowed(status) {
 		v := strconv.AppendInt(ws.digits[:0], contentLength, 10)
 		// Never indexed, so the encoder keeps no reference to digits.
@@ -368,11 +353,8 @@ func (ws *writeSide) failure() error {
 // sendTrailers ends the stream with the trailer fields.
 func (c *Conn) sendTrailers(w *ResponseWriter) error {
 	t := &w.trailer
-	for i := range t.Len() {
-		f := t.At(i)
-		if !parser.ValidHeaderField(f.Name, f.Value) {
-			return parser.ErrInvalidHeader
-		}
+	if !validFields(t) {
+		return parser.ErrInvalidHeader
 	}
 	st := w.st
 	c.mu.Lock()
@@ -384,14 +366,7 @@ func (c *Conn) sendTrailers(w *ResponseWriter) error {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	ws.encBuf.Reset()
-	for i := range t.Len() {
-		f := t.At(i)
-		name := lowerName(f.Name)
-		if skipField(name) {
-			continue
-		}
-		ws.enc.WriteField(hpack.HeaderField{Name: name, Value: f.Value})
-	}
+	ws.encodeFields(t)
 	block := ws.encBuf.Bytes()
 	if !ws.appendLocked(func(b []byte) []byte { return appendBlock(b, st.id, block, true, int(c.peerFrame)) }) {
 		return ws.failure()
@@ -514,6 +489,29 @@ func (c *Conn) abort(st *stream, code http2.ErrCode) {
 		st.reset = true
 	}
 	c.mu.Unlock()
+}
+
+// validFields reports whether every field of h may be sent as it is.
+func validFields(h *parser.ResponseHeader) bool {
+	for i := range h.Len() {
+		if f := h.At(i); !parser.ValidHeaderField(f.Name, f.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeFields HPACK-encodes h's fields into encBuf, lower-cased, without
+// those HTTP/2 forbids or frames itself. Called with mu held.
+func (ws *writeSide) encodeFields(h *parser.ResponseHeader) {
+	for i := range h.Len() {
+		f := h.At(i)
+		name := lowerName(f.Name)
+		if skipField(name) {
+			continue
+		}
+		ws.enc.WriteField(hpack.HeaderField{Name: name, Value: f.Value})
+	}
 }
 
 // skipField drops what HTTP/2 frames itself or forbids (RFC 9113 §8.2.2):

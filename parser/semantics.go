@@ -181,3 +181,7 @@ func parseDecimal(b []byte) (int64, bool) {
 }
 
 var comma = []byte{','}
+
+// ParseDecimal parses 1*DIGIT, as a Content-Length value, into a
+// non-negative int64; signs, spaces and overflow are refused.
+func ParseDecimal(b []byte) (int64, bool) { return parseDecimal(b) }
