@@ -53,10 +53,7 @@ type acmeEnv struct {
 func newACMEEnv(t *testing.T, via func(plain, tls string) int, challenges ...string) *acmeEnv {
 	t.Helper()
 	e := &acmeEnv{dir: t.TempDir(), challenges: challenges}
-	// The kernel may hand out a just released port again.
-	for e.plain == e.tls {
-		e.plain, e.tls = testkit.FreeAddr(t), testkit.FreeAddr(t)
-	}
+	e.plain, e.tls = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	e.storage = filepath.Join(e.dir, "acme")
 	e.conf = filepath.Join(e.dir, "site.toml")
 	e.saver = &testkit.Saver{T: t, Path: e.conf}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -103,11 +102,11 @@ func Pebble(t testing.TB, o PebbleOptions) *PebbleCA {
 		// pebble not coming up, and the next attempt has other ports. The
 		// validation ports are free too until the server under test binds
 		// them, which is after pebble is up: pebble must not take them.
-		port, err := freePort(o.HTTPPort, o.TLSPort)
+		port, err := freePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		mgmtPort, err := freePort(o.HTTPPort, o.TLSPort, port)
+		mgmtPort, err := freePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +203,7 @@ func startChalltestsrv(challtestsrv string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		mgmtPort, err := freePort(dnsPort)
+		mgmtPort, err := freePort()
 		if err != nil {
 			return "", err
 		}
@@ -264,23 +263,6 @@ func fetch(c *http.Client, url string) ([]byte, error) {
 		err = fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return b, err
-}
-
-// freePort is a loopback port nobody held a moment ago, for a program
-// that binds it itself, other than the ports in avoid: the kernel may
-// well hand out again a port that was just given and released.
-func freePort(avoid ...int) (int, error) {
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !slices.Contains(avoid, p) {
-			return p, nil
-		}
-	}
 }
 
 func writeFile(t testing.TB, name string, b []byte, perm os.FileMode) {

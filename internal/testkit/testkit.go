@@ -8,7 +8,6 @@ package testkit
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,18 +115,6 @@ func Tree(t testing.TB, files map[string]string) string {
 	dir := t.TempDir()
 	WriteTree(t, dir, files)
 	return dir
-}
-
-// FreeAddr returns a loopback address nothing listens on right now.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // Get asks addr for path with the given Host, following no redirect, and
