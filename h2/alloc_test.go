@@ -82,9 +82,7 @@ func TestHTTP2SmallResponsePathAllocatesNothingPerRequest(t *testing.T) {
 	ac := newAllocClient(t, ts.addr)
 	allocs := testing.AllocsPerRun(500, func() { ac.roundTrip(t) })
 	t.Logf("%.2f allocations per request", allocs)
-	// The one allocation is x/net's Framer making the HEADERS frame it
-	// parsed: it reuses DATA frames only.
-	if allocs > 1 {
-		t.Fatalf("%.2f allocations per request, want at most the HEADERS frame's 1", allocs)
+	if allocs > 0 {
+		t.Fatalf("%.2f allocations per request, want 0", allocs)
 	}
 }

@@ -1,26 +1,31 @@
 // Package h2 serves HTTP/2 connections (RFC 9113) to the same sites as
 // HTTP/1.1, through the same handlers.Request and ResponseWriter contract.
-// Frames are read by golang.org/x/net/http2's Framer and header blocks are
-// coded by its hpack; the connection and stream states, flow control, the
-// limits that keep a hostile peer's cost bounded, and the write path are
-// this package's.
+// Control frames are read by golang.org/x/net/http2's Framer and header
+// blocks are coded by its hpack; the connection and stream states, flow
+// control, the limits that keep a hostile peer's cost bounded, and the
+// write path are this package's. DATA, HEADERS and CONTINUATION payloads
+// are read by the connection itself into pooled buffers (readFrame says
+// why).
 //
 // A connection has one goroutine that reads and dispatches frames (Serve),
 // one goroutine per request stream that runs the handler, and, while there
-// is something to send, one that writes. Handlers append whole frames to
+// is something to send, one that writes. A connection with no stream open
+// waits for its next frame on a fresh goroutine with a small stack and no
+// buffer. Handlers append whole frames to
 // the connection's write buffer; the writer sends what accumulated, so the
 // responses of streams that finish together leave in one write.
 package h2
 
 import (
-	"bufio"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,20 +81,26 @@ type Options struct {
 	RemoteAddr netip.AddrPort
 	TLS        *tls.ConnectionState
 	Log        *zap.Logger
+	// Ended, when set, is called once when the connection has ended, with
+	// what ended it.
+	Ended func(err error)
 }
 
 // Conn is one HTTP/2 server connection.
 type Conn struct {
 	nc  net.Conn
 	o   Options
+	in  frameReader
 	fr  *http2.Framer
 	dec *hpack.Decoder
 	// lim is o.Limits with defaults filled in.
 	lim parser.Limits
 
-	// Read side, owned by the Serve goroutine.
-	block  headerBlock
-	floods floodGuard
+	// Read side, owned by the reading goroutine.
+	head        [frameHeaderLen]byte
+	sawSettings bool // the client's first frame, its SETTINGS, was read
+	block       headerBlock
+	floods      floodGuard
 
 	// mu guards the stream table, the send windows and the stream
 	// states; sendCond wakes senders waiting for window.
@@ -103,14 +114,21 @@ type Conn struct {
 	maxID       uint32 // highest stream id the client opened
 	recvWindow  int64  // what the client may still send on the connection
 	connCredit  int64  // read or dropped, not yet returned to the client
-	// deadline is the read deadline as last set, and idleArmed says it is
-	// the idle timeout's.
-	deadline  time.Time
-	idleArmed bool
-	blockEnds time.Time // when the open header block must be complete
-	goAway    bool      // a GOAWAY went out: no new stream is served
-	closed    bool
-	lastID    uint32 // the last stream id GOAWAY promised to serve
+	// deadline is the read deadline as last set, and idleArmed says the
+	// connection is idle and it is armed for that: at handoff (see
+	// readFrame) when handoffArmed, else at idleEnds, the idle timeout
+	// (zero: none).
+	deadline     time.Time
+	idleArmed    bool
+	idleEnds     time.Time
+	handoffArmed atomic.Bool
+	// handoffCut says a frame began before the handoff: once it is read,
+	// the handoff is armed again, the idle timeout left where it was.
+	handoffCut bool
+	blockEnds  time.Time // when the open header block must be complete
+	goAway     bool      // a GOAWAY went out: no new stream is served
+	closed     bool
+	lastID     uint32 // the last stream id GOAWAY promised to serve
 
 	// w is the write side.
 	w writeSide
@@ -118,7 +136,7 @@ type Conn struct {
 	idleWorkers  chan *stream  // stream goroutines waiting for the next stream
 	shutdown     chan struct{} // closed by Shutdown
 	shutdownOnce sync.Once
-	done         chan struct{} // closed when Serve returns
+	done         chan struct{} // closed when the connection has ended
 }
 
 // NewConn prepares nc, whose preface has not been read yet, to be served.
@@ -148,13 +166,11 @@ func NewConn(nc net.Conn, o Options) *Conn {
 		c.lim.MaxBodyBytes = parser.DefaultLimits().MaxBodyBytes
 	}
 	c.sendCond.L = &c.mu
-	var r io.Reader = nc
-	if _, ok := nc.(*tls.Conn); !ok {
-		// crypto/tls buffers records; a plain socket needs a buffer, or
-		// every frame would be two system calls.
-		r = bufio.NewReaderSize(nc, 4096)
-	}
-	c.fr = http2.NewFramer(nil, r)
+	// crypto/tls buffers records; a plain socket is read through a
+	// buffer, or every frame would be two system calls.
+	_, isTLS := nc.(*tls.Conn)
+	c.in.init(nc, !isTLS)
+	c.fr = http2.NewFramer(nil, &c.in)
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
 	c.dec = hpack.NewDecoder(headerTableSize, c.block.emit)
@@ -190,11 +206,31 @@ func protocolError(reason string) error { return connError{http2.ErrCodeProtocol
 
 var errClientGone = errors.New("http2: client closed the connection")
 
-// Serve reads and answers frames until the connection ends; it returns
-// once every stream's handler is done and the socket is closed.
-func (c *Conn) Serve() error {
+// Serve reads and answers frames until the connection ends or first goes
+// idle: an idle connection waits for its next frame on a goroutine of its
+// own, and the caller's goroutine, with whatever stack the handshake grew,
+// is free to end. Options.Ended is called, then Done closed, once every
+// stream's handler is done and the socket is closed.
+func (c *Conn) Serve() {
+	c.nc.SetReadDeadline(time.Now().Add(c.o.ReadHeaderTimeout))
+	if err := c.start(); err != nil {
+		c.end(err)
+		return
+	}
+	c.run()
+}
+
+// run reads frames until the connection ends, or is handed to a fresh
+// goroutine.
+func (c *Conn) run() {
+	if err := c.readFrames(); err != errHandedOff {
+		c.end(err)
+	}
+}
+
+// end closes the connection with the GOAWAY its error calls for.
+func (c *Conn) end(err error) {
 	defer close(c.done)
-	err := c.serve()
 	code, reason := http2.ErrCodeNo, ""
 	var ce connError
 	switch {
@@ -209,7 +245,9 @@ func (c *Conn) Serve() error {
 		}
 	}
 	c.closeWith(code, reason, err)
-	return err
+	if c.o.Ended != nil {
+		c.o.Ended(err)
+	}
 }
 
 func (c *Conn) frameErrorDetail() string {
@@ -219,8 +257,8 @@ func (c *Conn) frameErrorDetail() string {
 	return "malformed frame"
 }
 
-func (c *Conn) serve() error {
-	c.nc.SetReadDeadline(time.Now().Add(c.o.ReadHeaderTimeout))
+// start reads the preface and sends this server's SETTINGS.
+func (c *Conn) start() error {
 	if err := c.readPreface(); err != nil {
 		return err
 	}
@@ -231,29 +269,67 @@ func (c *Conn) serve() error {
 	c.mu.Lock()
 	c.recvWindow = connWindow
 	c.mu.Unlock()
-	first := true
+	return nil
+}
+
+func (c *Conn) readFrames() error {
 	for {
-		f, err := c.fr.ReadFrame()
-		if err != nil {
-			if se, ok := err.(http2.StreamError); ok {
-				if err := c.streamError(se.StreamID, se.Code); err != nil {
-					return err
-				}
-				continue
-			}
-			return c.readFailed(err)
-		}
-		if first {
-			// RFC 9113 §3.4: the preface ends with a SETTINGS frame.
-			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-				return protocolError("the client preface does not end with SETTINGS")
-			}
-			first = false
-		}
-		if err := c.dispatch(f); err != nil {
+		if err := c.readFrame(); err != nil {
 			return err
 		}
 		c.armIdle()
+	}
+}
+
+// errHandedOff says the connection went on on another goroutine.
+var errHandedOff = errors.New("http2: waiting on a fresh goroutine")
+
+// frameStartFailed is the reader's wait for a frame's first bytes ending
+// without one. At the handoff deadline of an idle connection, the wait
+// goes on on a fresh goroutine (errHandedOff); nothing was read, so
+// nothing is lost.
+func (c *Conn) frameStartFailed(err error) error {
+	if !isTimeout(err) || !c.handoffArmed.Load() || c.shuttingDown() {
+		return c.readFailed(err)
+	}
+	c.mu.Lock()
+	idleOver := c.goAway || !c.idleEnds.IsZero() && !time.Now().Before(c.idleEnds)
+	c.disarmHandoffLocked()
+	c.mu.Unlock()
+	// Looked at again after the deadline moved: a Shutdown since then
+	// set its own after it.
+	if idleOver || c.shuttingDown() {
+		return c.readFailed(err)
+	}
+	go c.resume()
+	return errHandedOff
+}
+
+// disarmHandoffLocked leaves the idle timeout as the read deadline: the
+// handoff happened, or a frame began. Called with mu held.
+func (c *Conn) disarmHandoffLocked() {
+	if c.handoffArmed.Load() {
+		c.handoffArmed.Store(false)
+		c.deadline = c.idleEnds
+		c.nc.SetReadDeadline(c.idleEnds)
+	}
+}
+
+// resume is the long idle wait, on a fresh goroutine.
+func (c *Conn) resume() {
+	if err := c.in.waitReadable(); err != nil {
+		c.end(c.readFailed(err))
+		return
+	}
+	c.run()
+}
+
+func (c *Conn) shuttingDown() bool {
+	select {
+	case <-c.shutdown:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -320,25 +396,39 @@ func (c *Conn) armIdle() {
 }
 
 // armLocked keeps the read deadline right for the connection's state: the
-// header timeout while a header block is open, the idle timeout when no
-// stream is, none while streams run (each is bounded on its own), and at
-// once when a GOAWAY went out and nothing is left to finish. The system's
-// timer is touched only when the deadline changes. Called with mu held,
-// by the reader after a frame and by a stream that ends.
+// header timeout while a header block is open, none while streams run
+// (each is bounded on its own), and at once when a GOAWAY went out and
+// nothing is left to finish. A connection that becomes idle is armed for
+// the handoff, then for the idle timeout. The system's timer is touched
+// only when the deadline changes. Called with mu held, by the reader after
+// a frame and by a stream that ends.
 func (c *Conn) armLocked() {
 	idle := len(c.streams) == 0 && c.running == 0
 	var want time.Time
+	handoff := false
 	switch {
 	case !c.blockEnds.IsZero():
 		want = c.blockEnds
 	case idle && c.goAway:
 		want = time.Unix(1, 0)
-	case idle && c.idleArmed:
+	case idle && c.idleArmed && !c.handoffCut:
 		return
-	case idle && c.o.IdleTimeout > 0:
-		want = time.Now().Add(c.o.IdleTimeout)
+	case idle:
+		now := time.Now()
+		if !c.idleArmed {
+			c.idleEnds = time.Time{}
+			if c.o.IdleTimeout > 0 {
+				c.idleEnds = now.Add(c.o.IdleTimeout)
+			}
+		}
+		want, handoff = now.Add(handoffAfter), true
+		if !c.idleEnds.IsZero() && c.idleEnds.Before(want) {
+			want = c.idleEnds
+		}
 	}
-	c.idleArmed = idle && !c.goAway && c.blockEnds.IsZero() && !want.IsZero()
+	c.handoffCut = false
+	c.idleArmed = idle && !c.goAway && c.blockEnds.IsZero()
+	c.handoffArmed.Store(handoff)
 	if want.Equal(c.deadline) {
 		return
 	}
@@ -356,17 +446,120 @@ func (c *Conn) wakeReader() {
 	c.mu.Unlock()
 }
 
-// dispatch handles one frame.
+// readFrame reads one frame and acts on it. DATA, HEADERS and
+// CONTINUATION are read here, into a pooled buffer given back at once:
+// the Framer allocates every HEADERS frame it parses, and keeps a buffer
+// as large as the largest frame it ever read for the connection's life.
+// The Framer reads the others, small control frames, from the header
+// given back to the reader.
+func (c *Conn) readFrame() error {
+	h := c.head[:]
+	n, err := c.in.Read(h)
+	for n == 0 && err == nil {
+		n, err = c.in.Read(h)
+	}
+	if n == 0 {
+		return c.frameStartFailed(err)
+	}
+	if c.handoffArmed.Load() {
+		// A frame began: the handoff deadline must not cut it.
+		c.mu.Lock()
+		c.handoffCut = c.handoffArmed.Load()
+		c.disarmHandoffLocked()
+		c.mu.Unlock()
+	}
+	if _, err := io.ReadFull(&c.in, h[n:]); err != nil {
+		return c.readFailed(err)
+	}
+	length := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+	typ, flags := http2.FrameType(h[3]), http2.Flags(h[4])
+	id := binary.BigEndian.Uint32(h[5:]) & (1<<31 - 1)
+	if !c.sawSettings {
+		// RFC 9113 §3.4: the preface ends with a SETTINGS frame.
+		if typ != http2.FrameSettings || flags.Has(http2.FlagSettingsAck) {
+			return protocolError("the client preface does not end with SETTINGS")
+		}
+		c.sawSettings = true
+	}
+	if c.block.open() && (typ != http2.FrameContinuation || id != c.block.id) {
+		// RFC 9113 §6.10: nothing may come between a header block's frames.
+		return protocolError("a header block interrupted by another frame")
+	}
+	switch typ {
+	case http2.FrameData, http2.FrameHeaders, http2.FrameContinuation:
+	default:
+		c.in.unread(h)
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			if se, ok := err.(http2.StreamError); ok {
+				return c.streamError(se.StreamID, se.Code)
+			}
+			return c.readFailed(err)
+		}
+		return c.dispatch(f)
+	}
+	if length > maxFrameSize {
+		return connError{http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE"}
+	}
+	if id == 0 {
+		return protocolError("DATA, HEADERS or CONTINUATION on stream 0")
+	}
+	bp := payloadPool.Get().(*[]byte)
+	defer payloadPool.Put(bp)
+	p := (*bp)[:length]
+	if _, err := io.ReadFull(&c.in, p); err != nil {
+		return c.readFailed(err)
+	}
+	switch typ {
+	case http2.FrameContinuation:
+		if !c.block.open() {
+			return protocolError("CONTINUATION with no header block to continue")
+		}
+		return c.onContinuation(p, flags.Has(http2.FlagContinuationEndHeaders))
+	case http2.FrameData:
+		data, err := unpad(p, flags.Has(http2.FlagDataPadded))
+		if err != nil {
+			return err
+		}
+		return c.onData(id, int64(length), data, flags.Has(http2.FlagDataEndStream))
+	}
+	frag, err := unpad(p, flags.Has(http2.FlagHeadersPadded))
+	if err != nil {
+		return err
+	}
+	selfDependent := false
+	if flags.Has(http2.FlagHeadersPriority) {
+		if len(frag) < 5 {
+			return protocolError("HEADERS too short for its priority fields")
+		}
+		selfDependent = binary.BigEndian.Uint32(frag)&(1<<31-1) == id
+		frag = frag[5:]
+	}
+	return c.onHeaders(id, frag, flags.Has(http2.FlagHeadersEndStream), flags.Has(http2.FlagHeadersEndHeaders), selfDependent)
+}
+
+var payloadPool = sync.Pool{New: func() any {
+	b := make([]byte, maxFrameSize)
+	return &b
+}}
+
+// unpad strips a padded frame's pad length and padding (RFC 9113 §6.1,
+// §6.2): padding as long as the payload or longer is a connection error.
+func unpad(p []byte, padded bool) ([]byte, error) {
+	if !padded {
+		return p, nil
+	}
+	if len(p) == 0 || int(p[0]) >= len(p) {
+		return nil, protocolError("padding as long as the frame")
+	}
+	return p[1 : len(p)-int(p[0])], nil
+}
+
+// dispatch handles one frame the Framer read.
 func (c *Conn) dispatch(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		return c.onSettings(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
-	case *http2.ContinuationFrame:
-		return c.onContinuation(f)
-	case *http2.DataFrame:
-		return c.onData(f)
 	case *http2.WindowUpdateFrame:
 		return c.onWindowUpdate(f)
 	case *http2.RSTStreamFrame:
@@ -591,11 +784,7 @@ func (c *Conn) drainStreams() {
 		c.blockEnds = time.Time{}
 		c.mu.Unlock()
 		c.nc.SetReadDeadline(time.Now().Add(max(c.o.WriteTimeout, time.Second)))
-		f, err := c.fr.ReadFrame()
-		if err != nil {
-			return
-		}
-		if c.dispatch(f) != nil {
+		if c.readFrame() != nil {
 			return
 		}
 	}

@@ -53,6 +53,7 @@ func FuzzConnFrames(f *testing.F) {
 		})
 		go func() {
 			c.Serve()
+			<-c.Done()
 			close(done)
 		}()
 		go io.Copy(io.Discard, peer)

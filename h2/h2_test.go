@@ -38,6 +38,20 @@ func startServer(t *testing.T, o Options, serve func(w *ResponseWriter, r *handl
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, ln, o, serve)
+}
+
+// startTLSServer is startServer over TLS with cfg.
+func startTLSServer(t *testing.T, cfg *tls.Config, o Options, serve func(w *ResponseWriter, r *handlers.Request)) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveOn(t, tls.NewListener(ln, cfg), o, serve)
+}
+
+func serveOn(t *testing.T, ln net.Listener, o Options, serve func(w *ResponseWriter, r *handlers.Request)) *testServer {
 	ts := &testServer{addr: ln.Addr().String(), ln: ln}
 	if o.ReadHeaderTimeout == 0 {
 		o.ReadHeaderTimeout = 5 * time.Second
@@ -56,6 +70,15 @@ func startServer(t *testing.T, o Options, serve func(w *ResponseWriter, r *handl
 		w.WriteHeader(status)
 		w.Finish()
 	}
+	// Each connection is counted until it ends, not while Serve runs:
+	// Serve returns when the connection first goes idle.
+	ended := o.Ended
+	o.Ended = func(err error) {
+		if ended != nil {
+			ended(err)
+		}
+		ts.wg.Done()
+	}
 	ts.wg.Add(1)
 	go func() {
 		defer ts.wg.Done()
@@ -69,10 +92,7 @@ func startServer(t *testing.T, o Options, serve func(w *ResponseWriter, r *handl
 			ts.conns = append(ts.conns, c)
 			ts.mu.Unlock()
 			ts.wg.Add(1)
-			go func() {
-				defer ts.wg.Done()
-				c.Serve()
-			}()
+			go c.Serve()
 		}
 	}()
 	t.Cleanup(func() {
@@ -309,6 +329,11 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newRawClient(t, nc)
+}
+
+// newRawClient starts HTTP/2 on nc, a connection to the server.
+func newRawClient(t *testing.T, nc net.Conn) *rawClient {
 	t.Cleanup(func() { nc.Close() })
 	rc := &rawClient{nc: nc, fr: http2.NewFramer(nc, nc)}
 	rc.enc = hpack.NewEncoder(&rc.buf)

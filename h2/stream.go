@@ -209,13 +209,13 @@ func (st *stream) bytesOf(s span) (name, value []byte) {
 	return st.arena[s.name:s.nameEnd], st.arena[s.value:s.valueEnd]
 }
 
-func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
+// onHeaders starts a header block with the fragment of a HEADERS frame.
+func (c *Conn) onHeaders(id uint32, frag []byte, endStream, endHeaders, selfDependent bool) error {
 	if id%2 == 0 {
 		return protocolError("HEADERS on a stream id a client may not open")
 	}
 	b := &c.block
-	*b = headerBlock{c: c, id: id, started: time.Now(), endStream: f.StreamEnded(), frames: 1}
+	*b = headerBlock{c: c, id: id, started: time.Now(), endStream: endStream, frames: 1}
 	c.mu.Lock()
 	existing := c.streams[id]
 	switch {
@@ -231,28 +231,28 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		}
 	}
 	c.mu.Unlock()
-	if f.HasPriority() && f.Priority.StreamDep == id {
-		b.malformed = true
-	}
-	if err := c.decode(f.HeaderBlockFragment()); err != nil {
+	// Priorities are ignored (RFC 9113 §5.3.2), but a stream may not
+	// depend on itself.
+	b.malformed = selfDependent
+	if err := c.decode(frag); err != nil {
 		return err
 	}
-	if f.HeadersEnded() {
+	if endHeaders {
 		return c.endBlock()
 	}
 	return nil
 }
 
-func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
+func (c *Conn) onContinuation(frag []byte, endHeaders bool) error {
 	b := &c.block
 	b.frames++
 	if b.frames > maxContinuations {
 		return connError{http2.ErrCodeEnhanceYourCalm, "header block spread over too many CONTINUATION frames"}
 	}
-	if err := c.decode(f.HeaderBlockFragment()); err != nil {
+	if err := c.decode(frag); err != nil {
 		return err
 	}
-	if f.HeadersEnded() {
+	if endHeaders {
 		return c.endBlock()
 	}
 	return nil
@@ -480,10 +480,9 @@ func methodString(b []byte) string {
 
 var methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
 
-func (c *Conn) onData(f *http2.DataFrame) error {
-	id := f.StreamID
-	length := int64(f.Length)
-	data := f.Data()
+// onData takes a DATA frame's data; length is its whole payload, padding
+// included, which flow control counts.
+func (c *Conn) onData(id uint32, length int64, data []byte, endStream bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.recvWindow -= length
@@ -510,7 +509,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		c.resetLocked(st, http2.ErrCodeFlowControl)
 		return nil
 	}
-	if len(data) == 0 && !f.StreamEnded() {
+	if len(data) == 0 && !endStream {
 		if err := c.floods.emptyData.spend(); err != nil {
 			return err
 		}
@@ -533,7 +532,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		st.body = append(st.body, data...)
 	}
 	st.bodyCond.Broadcast()
-	if f.StreamEnded() {
+	if endStream {
 		c.mu.Unlock()
 		err := c.endBody(st)
 		c.mu.Lock()

@@ -30,8 +30,8 @@ type h2conn struct {
 	coverMu sync.Mutex
 }
 
-// serveH2 runs an HTTP/2 connection on t until it ends. The caller has
-// counted it in s.wg and holds its connection slot.
+// serveH2 runs an HTTP/2 connection on t. The caller has counted it in
+// s.wg and holds its connection slot; both are given back when it ends.
 func (s *server) serveH2(t transport) {
 	set := &s.snap.Load().settings
 	hc := &h2conn{srv: s, t: t}
@@ -45,6 +45,7 @@ func (s *server) serveH2(t transport) {
 		RemoteAddr:        t.peer(),
 		TLS:               t.tlsState(),
 		Log:               s.log,
+		Ended:             hc.ended,
 	})
 	s.mu.Lock()
 	s.h2conns[hc] = struct{}{}
@@ -53,7 +54,14 @@ func (s *server) serveH2(t transport) {
 	if draining {
 		hc.conn.Shutdown()
 	}
-	err := hc.conn.Serve()
+	// Serve returns when the connection first goes idle, and this
+	// goroutine, which did the handshake, ends; hc.ended is the end.
+	hc.conn.Serve()
+}
+
+// ended is the last of an HTTP/2 connection.
+func (hc *h2conn) ended(err error) {
+	s := hc.srv
 	if err != nil && !isExpectedH2End(err) {
 		s.log.Debug("http2 connection ended", zap.String("remote", hc.remoteAddr()), zap.Error(err))
 	}
