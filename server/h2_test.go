@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -86,5 +88,48 @@ func TestRFC9110_15_5_20_HTTP2StreamForAHostTheCertificateDoesNotCoverAnswers421
 	// The connection goes on serving its own name.
 	if resp, _ := h2Get(t, cc, "a.test", "/"); resp.StatusCode != 200 {
 		t.Fatalf("a.test after a 421: %d", resp.StatusCode)
+	}
+}
+
+// http2 = false on a TLS listener takes h2 out of ALPN, and a reload turns
+// it off and on again for new connections while a connection made before
+// keeps its protocol and is served on.
+func TestHTTP2OffOnATLSListenerTakesH2OutOfALPNAcrossReloads(t *testing.T) {
+	s := startTLSSites(t, "")
+	alpn := func() string {
+		t.Helper()
+		tc, err := handshake(t, s.tls, "a.test", &tls.Config{NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tc.ConnectionState().NegotiatedProtocol
+	}
+	if p := alpn(); p != "h2" {
+		t.Fatalf("by default ALPN chose %q, want h2", p)
+	}
+	before := h2Client(t, s.tls, "a.test")
+
+	text, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload := func(conf string) {
+		t.Helper()
+		n := s.app.count("\treloaded\t")
+		if err := os.WriteFile(s.config, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.app.waitLog(t, "\treloaded\t", n)
+	}
+	reload(strings.Replace(string(text), "tls = true\n", "tls = true\nhttp2 = false\n", 1))
+	if p := alpn(); p != "http/1.1" {
+		t.Fatalf("with http2 = false ALPN chose %q, want http/1.1", p)
+	}
+	if resp, body := h2Get(t, before, "a.test", "/"); resp.StatusCode != 200 || body != "site a" {
+		t.Fatalf("the h2 connection made before the reload: %d %q", resp.StatusCode, body)
+	}
+	reload(string(text))
+	if p := alpn(); p != "h2" {
+		t.Fatalf("after http2 = false was taken out, ALPN chose %q, want h2", p)
 	}
 }
