@@ -171,6 +171,10 @@ type Vhost struct {
 	// HSTS is the Strict-Transport-Security value sent on HTTPS
 	// responses; "" sends none.
 	HSTS string
+	// Compress are the content codings ("zstd", "br", "gzip") responses
+	// are compressed with on the fly, in the site's order of preference;
+	// empty turns it off.
+	Compress []string
 }
 
 // VhostTLS is one site's certificate: files (Cert and Key, absolute
@@ -324,5 +328,5 @@ func ZeroConfig(root, listen string) (*Config, error) {
 }
 
 func defaultVhost() Vhost {
-	return Vhost{Index: []string{"index.html"}}
+	return Vhost{Index: []string{"index.html"}, Compress: []string{"zstd", "br", "gzip"}}
 }

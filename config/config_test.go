@@ -80,6 +80,7 @@ func TestAnnotatedExampleConfigLoadsAsDocumented(t *testing.T) {
 		Default:   true,
 		Root:      abs("site"),
 		Index:     []string{"index.html"},
+		Compress:  []string{"zstd", "br", "gzip"},
 		Paths: []PathEntry{
 			{URLPath: "/about", File: abs("pages/about.html")},
 			{URLPath: "/kittens", File: abs("tmpl/ok.html")},
@@ -374,6 +375,7 @@ func TestZeroConfigServesOneDirectoryWithListingOnOneAddress(t *testing.T) {
 		Default:   true,
 		Root:      filepath.Join(dir, "site"),
 		Index:     []string{"index.html"},
+		Compress:  []string{"zstd", "br", "gzip"},
 		Listing:   true,
 	}
 	if cfg.File != "" || !reflect.DeepEqual(cfg.Listeners, []Listener{{Name: "default", Address: "127.0.0.1:8080"}}) ||

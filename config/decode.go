@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -184,6 +185,9 @@ func (c *checker) vhost(t *table) (Vhost, vhostSource) {
 	if s, p, ok := t.str("hsts"); ok {
 		v.HSTS = c.hsts(p, s)
 	}
+	if cs, present := t.strings("compress"); present {
+		v.Compress = c.codings(cs)
+	}
 
 	// Judged on what was written, so a root that failed its own check is
 	// not reported a second time as missing. An unknown key is most likely
@@ -193,6 +197,23 @@ func (c *checker) vhost(t *table) (Vhost, vhostSource) {
 		c.keyErrorf(t.path, "nothing to serve: give the vhost a root, paths or a [[vhost.redirect]]")
 	}
 	return v, src
+}
+
+// codings checks a compress list: known codings, each once.
+func (c *checker) codings(items []item) []string {
+	out := []string{}
+	for _, it := range items {
+		name := strings.ToLower(it.s)
+		switch {
+		case name != "zstd" && name != "br" && name != "gzip":
+			c.valueErrorf(it.path, "%q is not a coding moreweb compresses with (zstd, br, gzip)", it.s)
+		case slices.Contains(out, name):
+			c.valueErrorf(it.path, "%q is listed twice", it.s)
+		default:
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // isEmpty reports an absent value, an empty table or an empty array.

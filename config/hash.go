@@ -6,6 +6,7 @@ import (
 	"hash"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // hashConfig fingerprints the normalized config, so the watcher can skip a
@@ -42,6 +43,7 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 			w.line("redirect", r.From, r.To, r.Status)
 		}
 		w.line("https", v.HTTPSRedirect, v.HSTS)
+		w.line("compress", strings.Join(v.Compress, ","))
 		if v.TLS != nil {
 			w.line("tls", v.TLS.Cert, v.TLS.Key, v.TLS.ACME)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/compress"
 	"github.com/moreweb/moreweb/handlers/errorpage"
 	"github.com/moreweb/moreweb/handlers/pathmap"
 	"github.com/moreweb/moreweb/handlers/redirect"
@@ -139,7 +140,7 @@ func (t *Table) add(s *Site, v *config.Vhost) error {
 
 // buildSite assembles a site's handler, outermost first:
 //
-//	errorpage -> middleware (nosniff, headers) -> Chain{redirect, pathmap, static}
+//	errorpage -> middleware (nosniff, headers, compress) -> Chain{redirect, pathmap, static}
 //
 // The error page layer is outermost, so every error of the site, a panic
 // in any layer included, gets the site's page. The headers go on before the
@@ -154,6 +155,7 @@ func buildSite(cfg *config.Config, v *config.Vhost, opt Options) (*Site, error) 
 		s.Name = v.Hosts[0]
 	}
 
+	codings := siteCodings(v)
 	var chain handlers.Chain
 	if len(v.Redirects) > 0 {
 		rules := make([]redirect.Rule, len(v.Redirects))
@@ -168,7 +170,7 @@ func buildSite(cfg *config.Config, v *config.Vhost, opt Options) (*Site, error) 
 			if p.Template != nil {
 				routes[p.URLPath] = tmpl.New(p.Template)
 			} else {
-				routes[p.URLPath] = static.File(p.File)
+				routes[p.URLPath] = static.File(p.File, codings...)
 			}
 		}
 		chain = append(chain, pathmap.New(routes))
@@ -180,6 +182,7 @@ func buildSite(cfg *config.Config, v *config.Vhost, opt Options) (*Site, error) 
 			Listing:        v.Listing,
 			FollowSymlinks: v.FollowSymlinks,
 			ServeDotfiles:  v.ServeDotfiles,
+			Compress:       codings,
 		}
 		if log != nil {
 			name, root := s.Name, v.Root
@@ -225,6 +228,11 @@ func buildSite(cfg *config.Config, v *config.Vhost, opt Options) (*Site, error) 
 // can still override them.
 func siteMiddleware(cfg *config.Config, v *config.Vhost, opt Options) []handlers.Middleware {
 	var mws []handlers.Middleware
+	if codings := siteCodings(v); len(codings) > 0 {
+		// Innermost: it sees the fields the handler set, and the
+		// site's headers (no-transform) set before it ran.
+		mws = append(mws, compress.New(codings))
+	}
 	if v.HTTPSRedirect {
 		mws = append(mws, httpsRedirect(tlsPort(cfg, v, opt)))
 	}
@@ -235,6 +243,18 @@ func siteMiddleware(cfg *config.Config, v *config.Vhost, opt Options) []handlers
 		mws = append(mws, hsts(v.HSTS))
 	}
 	return append(mws, noSniff)
+}
+
+// siteCodings is v's compress list as codings; config has checked the
+// names.
+func siteCodings(v *config.Vhost) []compress.Coding {
+	var cs []compress.Coding
+	for _, name := range v.Compress {
+		if c, err := compress.Parse(name); err == nil {
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }
 
 // tlsPort returns the port of v's first TLS listener, as a redirect to

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/compress"
 )
 
 // The file cache remembers, per name, what serving it needs: whether it is
@@ -124,7 +125,22 @@ type entry struct {
 
 	checked atomic.Int64 // UnixNano: when it was last known to match the file
 
-	slot int // index in fileCache.slots, under fileCache.mu
+	// coded are the file compressed on the fly, by coding, made at first
+	// use under making: the body when it is held in memory, and always the
+	// coding's validators.
+	coded  [compress.Gzip + 1]atomic.Pointer[codedForm]
+	making sync.Mutex
+
+	slot     int   // index in fileCache.slots, under fileCache.mu
+	memBytes int64 // body and coded bodies, under fileCache.mu
+}
+
+// codedForm is an entry's file in one coding: its validators, and its
+// compressed body when the file is held in memory and compressing made
+// it smaller (nil otherwise: the file is sent as it is).
+type codedForm struct {
+	v    validators
+	body []byte
 }
 
 // fileID is what changes when a file is rewritten or replaced; the ETag is
@@ -167,7 +183,7 @@ func (c *fileCache) put(e *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.get(e.name); old != nil {
-		c.bytes -= int64(len(old.body))
+		c.bytes -= old.memBytes
 		e.slot = old.slot
 		c.slots[e.slot] = e
 	} else {
@@ -175,7 +191,8 @@ func (c *fileCache) put(e *entry) {
 		c.slots = append(c.slots, e)
 	}
 	c.entries.Store(e.name, e)
-	c.bytes += int64(len(e.body))
+	e.memBytes = int64(len(e.body))
+	c.bytes += e.memBytes
 	for len(c.slots) > c.maxEntries || c.bytes > c.maxBytes {
 		if !c.evictLocked(e) {
 			break
@@ -216,7 +233,25 @@ func (c *fileCache) removeLocked(e *entry) {
 	last.slot = e.slot
 	c.slots[len(c.slots)-1] = nil
 	c.slots = c.slots[:len(c.slots)-1]
-	c.bytes -= int64(len(e.body))
+	c.bytes -= e.memBytes
+}
+
+// account counts n more bytes held by e, a compressed form made after it
+// was published, and evicts others to stay within bounds. An entry no
+// longer published is not counted: it goes with its forms.
+func (c *fileCache) account(e *entry, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.get(e.name) != e {
+		return
+	}
+	e.memBytes += n
+	c.bytes += n
+	for c.bytes > c.maxBytes {
+		if !c.evictLocked(e) {
+			break
+		}
+	}
 }
 
 // clear empties the cache.
@@ -410,6 +445,32 @@ func (fl *files) findIndex(dir string) string {
 		return name
 	}
 	return ""
+}
+
+// codedAs returns e in coding c, compressed at the coding's best level at
+// first use and kept with the entry (so dropped with it when the file
+// changes). Concurrent first uses wait for one compression.
+func (fl *files) codedAs(e *entry, c compress.Coding, now time.Time) *codedForm {
+	slot := &e.coded[c]
+	if cf := slot.Load(); cf != nil {
+		return cf
+	}
+	e.making.Lock()
+	defer e.making.Unlock()
+	if cf := slot.Load(); cf != nil {
+		return cf
+	}
+	cf := &codedForm{v: newValidators(e.id, c.Token(), now)}
+	if e.inMemory {
+		if data := compress.Encode(c, e.body); len(data) < len(e.body) {
+			cf.body = data
+		}
+	}
+	slot.Store(cf)
+	if cf.body != nil {
+		fl.cache.account(e, int64(len(cf.body)))
+	}
+	return cf
 }
 
 // validatorsAs returns e's validators when it is sent with coding ("" for

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/compress"
 )
 
 // files is where a handler's files come from, and what it remembers about
@@ -17,6 +18,8 @@ type files struct {
 	cache  *fileCache
 	misses missCache
 	index  []string // the names that serve a directory; none for File
+	// compress is the site's on-the-fly codings, in its order; none: off.
+	compress []compress.Coding
 }
 
 // clock is the time for r: the test clock now, else when r arrived (a

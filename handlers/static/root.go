@@ -152,7 +152,7 @@ func (t *tree) names(fi fs.FileInfo, err error) bool {
 // openTree opens the directory the root path names now. When there is none
 // that can be opened, it returns why, and a tree that answers 404.
 func (s *Static) openTree(now time.Time) (*tree, error) {
-	t := &tree{files: files{index: s.index, cache: newFileCache(rootCacheEntries, rootCacheBytes)}}
+	t := &tree{files: files{index: s.index, compress: s.compress, cache: newFileCache(rootCacheEntries, rootCacheBytes)}}
 	t.due.Store(now.Add(revalidateAfter).UnixNano())
 	var err error
 	if s.follow {

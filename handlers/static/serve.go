@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/compress"
 )
 
 // serveFile answers GET or HEAD for the regular file e, whose body is in
@@ -21,26 +22,51 @@ import (
 // that to sendfile, and a file that grows while being sent cannot overrun
 // Content-Length and corrupt the connection.
 func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *entry, f *os.File, now time.Time) error {
-	rep, coding := body{e: e, f: f}, ""
-	vary := e.side.any()
+	rep, coding := body{e: e, f: f, data: e.body}, ""
+	ctype := ContentType(e.name)
+	// On the fly: a file of a compressible type, not a coded file itself,
+	// big enough to gain.
+	otf := len(fl.compress) > 0 && e.coding == "" && e.id.size >= compress.MinSize && compress.Compressible(ctype)
+	vary := e.side.any() || otf
+	var v *validators
+	stream := compress.Identity
 	if vary {
-		if i := chooseCoding(r.Header, &e.side); i >= 0 {
-			se, sf, err := fl.openName(e.sideNames[i], now)
+		offer, n := fl.offer(e, otf)
+		c := compress.Negotiate(r.Header, offer[:n])
+		switch {
+		case c == compress.Identity:
+		case e.side.has(c):
+			// A sidecar wins over compressing on the fly.
+			se, sf, err := fl.openName(e.sideNames[sidecarIndex(c)], now)
 			if err == nil && !se.dir {
 				if sf != nil {
 					defer sf.Close()
 				}
-				rep, coding = body{e: se, f: sf}, codings[i].token
+				rep, coding = body{e: se, f: sf, data: se.body}, c.Token()
 			} else {
 				// Gone or turned into a directory since it was
 				// probed: send the file itself, and look again next
 				// time.
 				fl.cache.drop(e)
 			}
+		case r.Method == "GET" && r.Header.Has("Range"), r.Header.HasToken("Cache-Control", "no-transform"):
+			// Ranges are of the file as it is; no-transform asks
+			// for it as it is.
+		default:
+			cf := fl.codedAs(e, c, now)
+			switch {
+			case !e.inMemory:
+				v, coding, stream = &cf.v, c.Token(), c
+			case cf.body != nil:
+				v, coding = &cf.v, c.Token()
+				rep = body{e: e, data: cf.body}
+			}
 		}
 	}
 
-	v := rep.e.validatorsAs(coding, now)
+	if v == nil {
+		v = rep.e.validatorsAs(coding, now)
+	}
 	h := w.Header()
 	h.SetCanonical("X-Content-Type-Options", "nosniff")
 	if vary {
@@ -59,7 +85,17 @@ func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *en
 		return nil
 	}
 
-	size := rep.e.id.size
+	h.SetCanonical("Content-Type", ctype)
+	if coding != "" {
+		h.SetCanonical("Content-Encoding", coding)
+	}
+	h.SetCanonical("ETag", v.etag)
+	h.SetCanonical("Last-Modified", v.lastModified)
+	if stream != compress.Identity {
+		return sendCompressed(w, r, &rep, stream)
+	}
+
+	size := rep.size()
 	var ranges []byteRange
 	// §14.2: Range is ignored for methods other than GET, so HEAD
 	// describes the whole representation and ranges are never HEAD's.
@@ -74,14 +110,7 @@ func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *en
 		}
 	}
 
-	ctype := ContentType(e.name)
-	h.SetCanonical("Content-Type", ctype)
-	if coding != "" {
-		h.SetCanonical("Content-Encoding", coding)
-	}
 	h.SetCanonical("Accept-Ranges", "bytes")
-	h.SetCanonical("ETag", v.etag)
-	h.SetCanonical("Last-Modified", v.lastModified)
 	switch len(ranges) {
 	case 0:
 		w.SetContentLength(size)
@@ -97,12 +126,52 @@ func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *en
 	}
 }
 
+// sendCompressed sends a file too big to keep compressed, compressing it
+// as it goes out: its length is not known beforehand, and it offers no
+// ranges (a range of a compressed stream would need the whole stream made
+// first).
+func sendCompressed(w handlers.ResponseWriter, r *handlers.Request, rep *body, c compress.Coding) error {
+	w.WriteHeader(200)
+	if r.Method == "HEAD" {
+		return nil
+	}
+	enc := compress.NewEncoder(c, w)
+	_, err := rep.copyTo(enc)
+	if cerr := enc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // body is where a representation's bytes come from: the entry's memory, or
 // a file opened for this request.
 type body struct {
-	e   *entry
-	f   *os.File // nil when the body is in e.body
-	pos int64    // f's offset: fresh from open, it is 0
+	e    *entry
+	f    *os.File // nil when the body is in data
+	data []byte   // the body in memory: e's, or a compressed form of it
+	pos  int64    // f's offset: fresh from open, it is 0
+}
+
+// size is the representation's length.
+func (b *body) size() int64 {
+	if b.f == nil {
+		return int64(len(b.data))
+	}
+	return b.e.id.size
+}
+
+// copyTo writes the whole body to dst.
+func (b *body) copyTo(dst io.Writer) (int64, error) {
+	if b.f == nil {
+		n, err := dst.Write(b.data)
+		return int64(n), err
+	}
+	if err := b.seek(0); err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(dst, &io.LimitedReader{R: b.f, N: b.e.id.size})
+	b.pos += n
+	return n, err
 }
 
 // seek positions a file body at off; it is a no-op for memory, and for a
@@ -123,7 +192,7 @@ func (b *body) seek(off int64) error {
 // larger than its buffer.
 func (b *body) send(w handlers.ResponseWriter, br byteRange) (int64, error) {
 	if b.f == nil {
-		n, err := w.Write(b.e.body[br.start : br.start+br.length])
+		n, err := w.Write(b.data[br.start : br.start+br.length])
 		return int64(n), err
 	}
 	if err := b.seek(br.start); err != nil {

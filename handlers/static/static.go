@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/compress"
 )
 
 // Options configure a static root.
@@ -44,6 +45,11 @@ type Options struct {
 	// root answers 404 from then on. It is called on the request that
 	// noticed, so it should not block.
 	Log func(msg string, err error)
+	// Compress are the codings files of a compressible type may be
+	// compressed with on the fly, in the site's order of preference; none
+	// turns it off. A small file is compressed once per coding and kept
+	// with it in the cache; a larger one as it is sent.
+	Compress []compress.Coding
 }
 
 // Static serves the files under one root. It is safe for concurrent use.
@@ -54,6 +60,7 @@ type Static struct {
 	index    []string
 	listing  bool
 	dotfiles bool
+	compress []compress.Coding
 	log      func(msg string, err error)
 	now      func() time.Time // the clock, nil for the request's; tests move it
 
@@ -77,6 +84,7 @@ func New(o Options) (*Static, error) {
 		follow:      o.FollowSymlinks,
 		listing:     o.Listing,
 		dotfiles:    o.ServeDotfiles,
+		compress:    append([]compress.Coding(nil), o.Compress...),
 		log:         o.Log,
 		retireAfter: retireAfter,
 		retired:     map[*tree]*time.Timer{},
@@ -183,9 +191,10 @@ func (s *Static) serveDir(w handlers.ResponseWriter, r *handlers.Request, fl *fi
 
 // File serves the file at path (absolute) whatever the request path, with
 // the same methods, validators, ranges, sidecars and content type as Static.
-// The path map uses it. A missing file, or a directory, is 404.
-func File(path string) handlers.Handler {
-	return &fileHandler{path: path, files: files{fsys: absFS{}, cache: newFileCache(fileCacheEntries, fileCacheBytes)}}
+// The path map uses it, compressing on the fly with codings as Static does
+// with Options.Compress. A missing file, or a directory, is 404.
+func File(path string, codings ...compress.Coding) handlers.Handler {
+	return &fileHandler{path: path, files: files{fsys: absFS{}, compress: codings, cache: newFileCache(fileCacheEntries, fileCacheBytes)}}
 }
 
 type fileHandler struct {
