@@ -12,7 +12,7 @@ import (
 
 // build writes files (name -> content) and site.toml into a fresh directory,
 // loads the config the way the server does and builds its tables.
-func build(t *testing.T, files map[string]string, toml string) map[string]*Table {
+func build(t testing.TB, files map[string]string, toml string) map[string]*Table {
 	t.Helper()
 	tables, _ := buildLogged(t, files, toml, nil)
 	return tables
@@ -20,7 +20,7 @@ func build(t *testing.T, files map[string]string, toml string) map[string]*Table
 
 // buildLogged is build with log told what the sites notice, and returns
 // the directory too.
-func buildLogged(t *testing.T, files map[string]string, toml string, log Logger) (map[string]*Table, string) {
+func buildLogged(t testing.TB, files map[string]string, toml string, log Logger) (map[string]*Table, string) {
 	t.Helper()
 	dir := testkit.Tree(t, files)
 	testkit.WriteTree(t, dir, map[string]string{"site.toml": toml})

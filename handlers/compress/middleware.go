@@ -33,9 +33,10 @@ var writerPool = sync.Pool{New: func() any { return new(writer) }}
 func (h *handler) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	cw := writerPool.Get().(*writer)
 	*cw = writer{WriterWrapper: handlers.WriterWrapper{ResponseWriter: w}, r: r, declared: -1}
-	cw.coding = Negotiate(r.Header, h.order)
-	if r.Header.Has("Range") || r.Header.HasToken("Cache-Control", "no-transform") {
-		cw.coding = Identity
+	// Without Accept-Encoding only identity is sent (as every peer does,
+	// though RFC 9110 §12.5.3 would allow any coding): nothing to weigh.
+	if r.Header.Has("Accept-Encoding") && !r.Header.Has("Range") && !r.Header.HasToken("Cache-Control", "no-transform") {
+		cw.coding = Negotiate(r.Header, h.order)
 	}
 	err := h.next.Serve(cw, r)
 	if cerr := cw.finish(); err == nil && cerr != nil && !cw.Written() {
@@ -107,7 +108,8 @@ func (w *writer) WriteHeader(status int) {
 // decide applies the rules and sets Vary on a response whose coding
 // depends on the request's Accept-Encoding.
 func (w *writer) decide(h *parser.ResponseHeader, status int) bool {
-	if h.Has("Content-Encoding") || varies(h) {
+	f := scanFields(h)
+	if f.encoded || f.varies {
 		return false // its handler chose
 	}
 	if status == 304 {
@@ -117,15 +119,43 @@ func (w *writer) decide(h *parser.ResponseHeader, status int) bool {
 	if status < 200 || status >= 300 || status == 204 || status == 206 {
 		return false
 	}
-	if !Compressible(h.Get("Content-Type")) || (w.declared >= 0 && w.declared < MinSize) {
-		return false
-	}
-	if hasToken(h, "Cache-Control", "no-transform") {
+	if !Compressible(f.ctype) || (w.declared >= 0 && w.declared < MinSize) || f.noTransform {
 		return false
 	}
 	h.Add("Vary", "Accept-Encoding")
 	return w.coding != Identity
 }
+
+// responseFields are what the rules read of a response's fields.
+type responseFields struct {
+	ctype                        string
+	encoded, varies, noTransform bool
+}
+
+// scanFields reads them in one pass; names in a ResponseHeader are
+// canonical, so they compare as they are.
+func scanFields(h *parser.ResponseHeader) (f responseFields) {
+	for i := range h.Len() {
+		switch fl := h.At(i); fl.Name {
+		case "Content-Type":
+			if f.ctype == "" {
+				f.ctype = fl.Value
+			}
+		case "Content-Encoding":
+			f.encoded = true
+		case "Vary":
+			f.varies = f.varies || listHas(fl.Value, "Accept-Encoding")
+		case "Cache-Control":
+			f.noTransform = f.noTransform || listHas(fl.Value, "no-transform")
+		}
+	}
+	return f
+}
+
+// NoTransform reports whether a response's fields say "Cache-Control:
+// no-transform" (RFC 9110 §7.7): nothing between it and the client may
+// change its coding.
+func NoTransform(h *parser.ResponseHeader) bool { return scanFields(h).noTransform }
 
 func (w *writer) Write(p []byte) (int, error) {
 	if !w.decided {
@@ -202,16 +232,11 @@ func ifNoneMatch(h *parser.Header, etag string) bool {
 	return found
 }
 
-func varies(h *parser.ResponseHeader) bool { return hasToken(h, "Vary", "Accept-Encoding") }
-
-// hasToken reports whether a list field of h has token.
-func hasToken(h *parser.ResponseHeader, name, token string) bool {
+// listHas reports whether a comma-separated list has token (case
+// ignored).
+func listHas(list, token string) bool {
 	found := false
-	for i := range h.Len() {
-		if f := h.At(i); strings.EqualFold(f.Name, name) {
-			eachElement(f.Value, func(e string) { found = found || strings.EqualFold(e, token) })
-		}
-	}
+	eachElement(list, func(e string) { found = found || strings.EqualFold(e, token) })
 	return found
 }
 

@@ -1,86 +1,24 @@
 package static
 
 import (
-	"io"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/moreweb/moreweb/handlers"
+	"github.com/moreweb/moreweb/handlers/compress"
 	"github.com/moreweb/moreweb/handlers/handlertest"
-	"github.com/moreweb/moreweb/parser"
 )
-
-// discardWriter is a ResponseWriter that keeps nothing, so a benchmark
-// measures the handler rather than a recorder's buffer growing with the
-// file.
-type discardWriter struct {
-	head    parser.ResponseHeader
-	trailer parser.ResponseHeader
-	status  int
-	written int64
-	buf     [32 << 10]byte // its own, not io.Discard's pool, which the race detector empties at random
-}
-
-func (w *discardWriter) reset()                         { w.head.Reset(); w.status = 0; w.written = 0 }
-func (w *discardWriter) Header() *parser.ResponseHeader { return &w.head }
-func (w *discardWriter) SetContentLength(int64)         {}
-func (w *discardWriter) Written() bool                  { return w.status != 0 }
-func (w *discardWriter) Status() int                    { return w.status }
-
-func (w *discardWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-}
-
-func (w *discardWriter) Write(p []byte) (int, error) {
-	w.WriteHeader(200)
-	w.written += int64(len(p))
-	return len(p), nil
-}
-
-func (w *discardWriter) WriteString(s string) (int, error) {
-	w.WriteHeader(200)
-	w.written += int64(len(s))
-	return len(s), nil
-}
-
-func (w *discardWriter) ReadFrom(r io.Reader) (int64, error) {
-	w.WriteHeader(200)
-	var total int64
-	for {
-		n, err := r.Read(w.buf[:])
-		total += int64(n)
-		if err == io.EOF {
-			w.written += total
-			return total, nil
-		}
-		if err != nil {
-			w.written += total
-			return total, err
-		}
-	}
-}
-
-func (w *discardWriter) Flush() error {
-	w.WriteHeader(200)
-	return nil
-}
-
-func (w *discardWriter) Trailer() *parser.ResponseHeader { return &w.trailer }
-
-var _ handlers.ResponseWriter = (*discardWriter)(nil)
 
 func benchServe(b *testing.B, s *Static, raw string, want int) {
 	req := handlertest.Request(b, raw)
-	w := &discardWriter{}
+	w := &handlertest.Discard{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		w.reset()
-		if err := s.Serve(w, req); err != nil || w.status != want {
-			b.Fatalf("status %d, %v", w.status, err)
+		w.Reset()
+		if err := s.Serve(w, req); err != nil || w.Code != want {
+			b.Fatalf("status %d, %v", w.Code, err)
 		}
 	}
 }
@@ -169,14 +107,14 @@ func TestAllocsDoNotGrowWithFileSize(t *testing.T) {
 	settle(&s.now)
 	allocs := func(size int) float64 {
 		req := handlertest.Get(t, "/"+sizeName(size))
-		w := &discardWriter{}
+		w := &handlertest.Discard{}
 		if err := s.Serve(w, req); err != nil { // fill the cache
 			t.Fatal(err)
 		}
 		return testing.AllocsPerRun(20, func() {
-			w.reset()
-			if err := s.Serve(w, req); err != nil || w.written != int64(size) {
-				t.Fatalf("%d bytes written, %v", w.written, err)
+			w.Reset()
+			if err := s.Serve(w, req); err != nil || w.Sent != int64(size) {
+				t.Fatalf("%d bytes written, %v", w.Sent, err)
 			}
 		})
 	}
@@ -210,11 +148,11 @@ func BenchmarkStaticSmallFileParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		req := handlertest.Request(b, raw)
-		w := &discardWriter{}
+		w := &handlertest.Discard{}
 		for pb.Next() {
-			w.reset()
-			if err := s.Serve(w, req); err != nil || w.status != 200 {
-				b.Errorf("status %d, %v", w.status, err)
+			w.Reset()
+			if err := s.Serve(w, req); err != nil || w.Code != 200 {
+				b.Errorf("status %d, %v", w.Code, err)
 				return
 			}
 		}
@@ -228,13 +166,29 @@ func BenchmarkStaticMissParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		req := handlertest.Request(b, raw)
-		w := &discardWriter{}
+		w := &handlertest.Discard{}
 		for pb.Next() {
-			w.reset()
+			w.Reset()
 			if err := s.Serve(w, req); err != handlers.ErrNotFound {
 				b.Errorf("got %v, want ErrNotFound", err)
 				return
 			}
 		}
 	})
+}
+
+// A client that sends no Accept-Encoding, to a site with and without
+// on-the-fly compression: what compression costs those who do not use it.
+func BenchmarkStaticPlainClient(b *testing.B) {
+	files := map[string]string{"page.html": strings.Repeat("x", 16<<10)}
+	for _, mode := range []struct {
+		name    string
+		codings []compress.Coding
+	}{{"compress-off", nil}, {"compress-on", compress.Default}} {
+		b.Run(mode.name, func(b *testing.B) {
+			s := newStatic(b, Options{Root: writeTree(b, files), Compress: mode.codings})
+			settle(&s.now)
+			benchServe(b, s, "GET /page.html HTTP/1.1\nHost: example.com\n\n", 200)
+		})
+	}
 }

@@ -119,6 +119,11 @@ type entry struct {
 	side      sidecars
 	sideNames [len(codings)]string // name + extension, for those in side
 
+	// ctype is the file's Content-Type, and compressible whether that
+	// type gains from compression: both fixed by the name, so found once.
+	ctype        string
+	compressible bool
+
 	v      validators // for the file sent as it is
 	codedV validators // for the file sent as a sidecar of its own coding
 	coding string     // the coding its extension names, if any
@@ -382,6 +387,8 @@ func (fl *files) build(name string, f *os.File, fi fs.FileInfo, now time.Time) (
 		return e, nil, nil
 	}
 	e.side, e.sideNames = probeSidecars(fl.fsys, name)
+	e.ctype = ContentType(name)
+	e.compressible = compress.Compressible(e.ctype)
 	e.v = newValidators(e.id, "", now)
 	for _, c := range codings {
 		if len(name) > len(c.ext) && name[len(name)-len(c.ext):] == c.ext {

@@ -253,6 +253,16 @@ func TestSidecarWinsOverCompressingOnTheFly(t *testing.T) {
 	if rec, _ := do(t, s, "GET", "/app.js", "Accept-Encoding: br"); string(decode(t, "br", rec.Body.Bytes())) != page {
 		t.Fatal("br next to a gzip sidecar")
 	}
+	// Weighed equally, the sidecar goes before the site's first coding;
+	// a higher weight still chooses.
+	rec, _ = do(t, s, "GET", "/app.js", "Accept-Encoding: gzip, deflate, br, zstd")
+	if rec.Head.Get("Content-Encoding") != "gzip" || rec.Body.String() != "handmade gzip" {
+		t.Fatalf("equal weights: %q %q", rec.Head.Get("Content-Encoding"), rec.Body.String())
+	}
+	rec, _ = do(t, s, "GET", "/app.js", "Accept-Encoding: gzip;q=0.5, zstd")
+	if rec.Head.Get("Content-Encoding") != "zstd" || string(decode(t, "zstd", rec.Body.Bytes())) != page {
+		t.Fatalf("zstd weighed higher: %q", rec.Head.Get("Content-Encoding"))
+	}
 }
 
 // Whatever the content, the decoded body is the file.

@@ -36,8 +36,10 @@ func probeSidecars(fsys fileSystem, name string) (found sidecars, names [len(cod
 }
 
 // offer lists the codings e can be sent in, in the order the client's
-// equal weights are settled by: the site's on-the-fly order first, then
-// the sidecars' own. otf says whether e may be compressed on the fly.
+// equal weights are settled by: the sidecars first, since a file
+// compressed by hand wins over one compressed here (in the site's order,
+// then their own), then what the site compresses on the fly when otf
+// says e may be.
 func (fl *files) offer(e *entry, otf bool) (list [len(codings)]compress.Coding, n int) {
 	seen := [compress.Gzip + 1]bool{}
 	add := func(c compress.Coding) {
@@ -48,13 +50,18 @@ func (fl *files) offer(e *entry, otf bool) (list [len(codings)]compress.Coding, 
 		}
 	}
 	for _, c := range fl.compress {
-		if otf || e.side.has(c) {
+		if e.side.has(c) {
 			add(c)
 		}
 	}
 	for i, c := range codings {
 		if e.side[i] {
 			add(c.c)
+		}
+	}
+	if otf {
+		for _, c := range fl.compress {
+			add(c)
 		}
 	}
 	return list, n

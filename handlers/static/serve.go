@@ -23,16 +23,19 @@ import (
 // Content-Length and corrupt the connection.
 func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *entry, f *os.File, now time.Time) error {
 	rep, coding := body{e: e, f: f, data: e.body}, ""
-	ctype := ContentType(e.name)
+	ctype := e.ctype
 	// On the fly: a file of a compressible type, not a coded file itself,
 	// big enough to gain.
-	otf := len(fl.compress) > 0 && e.coding == "" && e.id.size >= compress.MinSize && compress.Compressible(ctype)
+	otf := len(fl.compress) > 0 && e.coding == "" && e.id.size >= compress.MinSize && e.compressible
 	vary := e.side.any() || otf
 	var v *validators
 	stream := compress.Identity
 	if vary {
-		offer, n := fl.offer(e, otf)
-		c := compress.Negotiate(r.Header, offer[:n])
+		c := compress.Identity
+		if r.Header.Has("Accept-Encoding") { // none: identity, and no list to weigh
+			offer, n := fl.offer(e, otf)
+			c = compress.Negotiate(r.Header, offer[:n])
+		}
 		switch {
 		case c == compress.Identity:
 		case e.side.has(c):
@@ -49,9 +52,10 @@ func (fl *files) serveFile(w handlers.ResponseWriter, r *handlers.Request, e *en
 				// time.
 				fl.cache.drop(e)
 			}
-		case r.Method == "GET" && r.Header.Has("Range"), r.Header.HasToken("Cache-Control", "no-transform"):
-			// Ranges are of the file as it is; no-transform asks
-			// for it as it is.
+		case r.Method == "GET" && r.Header.Has("Range"), r.Header.HasToken("Cache-Control", "no-transform"),
+			compress.NoTransform(w.Header()):
+			// Ranges are of the file as it is; no-transform, from the
+			// client or in the site's own headers, asks for it as it is.
 		default:
 			cf := fl.codedAs(e, c, now)
 			switch {
