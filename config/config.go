@@ -17,6 +17,7 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -81,6 +82,12 @@ type Server struct {
 	// MaxRequestsPerConnection caps the requests one keep-alive connection
 	// may carry; the last is answered with Connection: close. At least 1.
 	MaxRequestsPerConnection int
+	// TrustedProxies are the networks whose PROXY header and X-Forwarded-*
+	// fields are believed. Empty: none (nil). Each is masked (no host bits
+	// past its length) and never IPv4-mapped IPv6, so a caller compares it
+	// with a client address after Unmap. A bare address in the file is its
+	// /32 or /128. A reload applies a change without a restart.
+	TrustedProxies []netip.Prefix
 	// ErrorPages maps a status (400-599) to the page served for errors
 	// raised before a vhost is chosen. Nil when none.
 	ErrorPages ErrorPages
@@ -161,6 +168,12 @@ type Vhost struct {
 	Headers []HeaderField
 	// Redirects are the [[vhost.redirect]] tables, in file order.
 	Redirects []Redirect
+	// Proxies are the [[vhost.proxy]] tables in file order; at request
+	// time the longest matching path wins. No two have the same Path. A
+	// Path may equal a Paths key or a redirect's From: in a site,
+	// redirects come first, then the path map, then proxies, then the
+	// static root, so the earlier one simply wins. Nil when none.
+	Proxies []Proxy
 	// TLS is the [vhost.tls] table: where the site's certificate comes
 	// from. Nil when the site has none (it is then on plain listeners
 	// only).
@@ -232,6 +245,53 @@ type Redirect struct {
 	To string
 	// Status is 301, 302, 303, 307 or 308 (default 301).
 	Status int
+}
+
+// Proxy is one [[vhost.proxy]] table. Every field has its default filled
+// in.
+type Proxy struct {
+	// Path is an exact path, or a prefix ending in "/*" ("/*" matches
+	// everything). Starts with "/"; "*" appears only as the final "/*".
+	// It is clean (no empty, "." or ".." segment, no "?" or "#"), as the
+	// decoded, cleaned request paths it is matched against are.
+	Path string
+	// To are the backends, at least one, in file order, no two alike.
+	To []Upstream
+	// StripPrefix removes the prefix (Path without its "*", keeping one
+	// leading "/") from the target sent to the backend: "/api/*" sends
+	// "/api/users" as "/users". For an exact Path the target becomes "/".
+	StripPrefix bool
+	// Balance is "round_robin" (default), "least_conn" or "first".
+	Balance string
+	// HealthPath, when not "", is requested with GET every HealthInterval;
+	// a backend is up while it answers 2xx. It starts with "/" and has no
+	// spaces or control characters; it may carry a query.
+	HealthPath string
+	// HealthInterval is how often HealthPath is requested; default 10s,
+	// unused when HealthPath is "". Always positive.
+	HealthInterval time.Duration
+	// ConnectTimeout bounds dialing a backend; default 5s. Always
+	// positive.
+	ConnectTimeout time.Duration
+	// ResponseHeaderTimeout bounds the time from the request sent to the
+	// response head received; default 60s. Always positive.
+	ResponseHeaderTimeout time.Duration
+}
+
+// Upstream is one backend address.
+type Upstream struct {
+	// Network is "tcp" or "unix".
+	Network string
+	// Address is host:port for tcp, ready for net.Dial: the host lower
+	// case (an IP address in its canonical form, IPv6 in brackets), the
+	// port a number from 1 to 65535 without leading zeros. For unix it is
+	// the socket's absolute path, cleaned; the socket need not exist at
+	// load.
+	Address string
+	// Name is the address as written in the file
+	// ("http://127.0.0.1:3000", "unix:/run/app.sock"), for logs and
+	// metrics.
+	Name string
 }
 
 // Load reads and checks the file at path. On failure the error is an

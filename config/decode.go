@@ -180,6 +180,8 @@ func (c *checker) vhost(t *table) (Vhost, vhostSource) {
 	v.Headers = c.headers(t.sub("headers"))
 	rts, _ := t.tables("redirect")
 	v.Redirects = c.redirects(rts)
+	pts, _ := t.tables("proxy")
+	v.Proxies = c.proxies(pts)
 	v.TLS = c.vhostTLS(t.sub("tls"), src.hosts)
 	v.HTTPSRedirect = t.boolean("https_redirect", false)
 	if s, p, ok := t.str("hsts"); ok {
@@ -193,8 +195,8 @@ func (c *checker) vhost(t *table) (Vhost, vhostSource) {
 	// not reported a second time as missing. An unknown key is most likely
 	// what was meant to serve (rooot, redirects): it is then the one error.
 	typo := t.unknown()
-	if !typo && !t.has("root") && isEmpty(t.m["paths"]) && isEmpty(t.m["redirect"]) {
-		c.keyErrorf(t.path, "nothing to serve: give the vhost a root, paths or a [[vhost.redirect]]")
+	if !typo && !t.has("root") && isEmpty(t.m["paths"]) && isEmpty(t.m["redirect"]) && isEmpty(t.m["proxy"]) {
+		c.keyErrorf(t.path, "nothing to serve: give the vhost a root, paths, a [[vhost.redirect]] or a [[vhost.proxy]]")
 	}
 	return v, src
 }

@@ -42,6 +42,12 @@ func hashConfig(cfg *Config, contents map[string][]byte) [32]byte {
 		for _, r := range v.Redirects {
 			w.line("redirect", r.From, r.To, r.Status)
 		}
+		for _, p := range v.Proxies {
+			w.line("proxy", p.Path, p.StripPrefix, p.Balance, p.HealthPath, p.HealthInterval, p.ConnectTimeout, p.ResponseHeaderTimeout, len(p.To))
+			for _, u := range p.To {
+				w.line("upstream", u.Network, u.Address, u.Name)
+			}
+		}
 		w.line("https", v.HTTPSRedirect, v.HSTS)
 		w.line("compress", strings.Join(v.Compress, ","))
 		if v.TLS != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"net/netip"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -29,6 +31,11 @@ var serverKeys = []serverKey{
 	// The connection cap sizes a semaphore made once, at start.
 	key("max_connections", func(s *Server) *int { return &s.MaxConnections }, 10000, count(1, math.MaxInt32)).needsRestart(),
 	key("max_requests_per_connection", func(s *Server) *int { return &s.MaxRequestsPerConnection }, 10000, count(1, math.MaxInt32)),
+	// Read per connection and request from the snapshot serving it, so a
+	// reload applies it. nil and an empty list both trust no one.
+	key("trusted_proxies", func(s *Server) *[]netip.Prefix { return &s.TrustedProxies }, nil, trustedProxies).
+		comparedBy(func(a, b *Server) bool { return slices.Equal(a.TrustedProxies, b.TrustedProxies) }).
+		hashedBy(func(w fieldWriter, s *Server) { w.line("server.trusted_proxies", prefixStrings(s.TrustedProxies)) }),
 	key("error_pages", func(s *Server) *ErrorPages { return &s.ErrorPages }, nil, errorPagesTable).
 		comparedBy(func(a, b *Server) bool { return samePages(a.ErrorPages, b.ErrorPages) }).
 		hashedBy(func(w fieldWriter, s *Server) { w.pages("server.error_pages", s.ErrorPages) }),
@@ -87,6 +94,15 @@ func count(min, max int64) func(*table, string, int) int {
 
 func size(min, max int64) func(*table, string, int64) int64 {
 	return func(t *table, key string, def int64) int64 { return t.size(key, def, min, max) }
+}
+
+// prefixStrings is ps in the form the hash writes, each quoted.
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }
 
 func accessLogPath(t *table, key, def string) string { return t.c.accessLog(t, key, def) }

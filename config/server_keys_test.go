@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -65,6 +66,13 @@ func changeField(t *testing.T, f reflect.Value) {
 		f.SetString(f.String() + "x")
 	case reflect.Int, reflect.Int64:
 		f.SetInt(f.Int() + 1)
+	case reflect.Slice:
+		switch f.Type() {
+		case reflect.TypeFor[[]netip.Prefix]():
+			f.Set(reflect.Append(f, reflect.ValueOf(netip.MustParsePrefix("192.0.2.0/24"))))
+		default:
+			t.Fatalf("no way to change a %s field: teach changeField", f.Type())
+		}
 	case reflect.Map:
 		m := reflect.MakeMap(f.Type())
 		m.SetMapIndex(reflect.ValueOf(599), reflect.ValueOf(ErrorPage{Path: "/p.html", Body: []byte("p")}))
@@ -95,8 +103,8 @@ func TestEveryServerKeyIsDecodedHashedAndDiffed(t *testing.T) {
 				t.Errorf("DiffServer = %q, %q; want it live", live, restart)
 			}
 
-			// An array is the wrong type for every key.
-			_, err := Load(writeConfig(t, dir, "[server]\n"+k.name+" = []\n"+
+			// A date is the wrong type for every key.
+			_, err := Load(writeConfig(t, dir, "[server]\n"+k.name+" = 1979-05-27\n"+
 				"[[listener]]\nname = \"w\"\naddress = \"127.0.0.1:0\"\n[[vhost]]\ndefault = true\nroot = \"site\"\n"))
 			var list ErrorList
 			if !errors.As(err, &list) || len(list) != 1 || list[0].Key != "server."+k.name {
