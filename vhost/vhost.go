@@ -9,12 +9,14 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/moreweb/moreweb/config"
 	"github.com/moreweb/moreweb/handlers"
 	"github.com/moreweb/moreweb/handlers/compress"
 	"github.com/moreweb/moreweb/handlers/errorpage"
 	"github.com/moreweb/moreweb/handlers/pathmap"
+	"github.com/moreweb/moreweb/handlers/proxy"
 	"github.com/moreweb/moreweb/handlers/redirect"
 	"github.com/moreweb/moreweb/handlers/static"
 	"github.com/moreweb/moreweb/handlers/tmpl"
@@ -175,6 +177,11 @@ func buildSite(cfg *config.Config, v *config.Vhost, opt Options) (*Site, error) 
 		}
 		chain = append(chain, pathmap.New(routes))
 	}
+	if len(v.Proxies) > 0 {
+		px := proxy.New(proxyOptions(cfg, v, s.Name, log))
+		chain = append(chain, px)
+		s.closers = append(s.closers, px)
+	}
 	if v.Root != "" {
 		o := static.Options{
 			Root:           v.Root,
@@ -219,6 +226,32 @@ func buildSite(cfg *config.Config, v *config.Vhost, opt Options) (*Site, error) 
 	}
 	s.Handler = errorpage.Wrap(h, pages)
 	return s, nil
+}
+
+// proxyOptions are the site's [[vhost.proxy]] tables as the proxy takes
+// them. A tunnel quiet both ways for 10 minutes is closed: WebSocket
+// clients and servers ping far more often than that.
+func proxyOptions(cfg *config.Config, v *config.Vhost, site string, log Logger) proxy.Options {
+	o := proxy.Options{TrustedProxies: cfg.Server.TrustedProxies, TunnelIdle: 10 * time.Minute}
+	for _, p := range v.Proxies {
+		rt := proxy.Route{
+			Path:                  p.Path,
+			StripPrefix:           p.StripPrefix,
+			Balance:               p.Balance,
+			HealthPath:            p.HealthPath,
+			HealthInterval:        p.HealthInterval,
+			ConnectTimeout:        p.ConnectTimeout,
+			ResponseHeaderTimeout: p.ResponseHeaderTimeout,
+		}
+		for _, u := range p.To {
+			rt.To = append(rt.To, proxy.Backend{Network: u.Network, Address: u.Address, Name: u.Name})
+		}
+		o.Routes = append(o.Routes, rt)
+	}
+	if log != nil {
+		o.Log = func(msg, backend string, err error) { log(site, backend, msg, err) }
+	}
+	return o
 }
 
 // siteMiddleware lists the layers a site's config asks for, innermost
