@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,64 @@ func checkOnlyRootsMissing(t *testing.T, file string) {
 		if !strings.HasSuffix(d.Key, ".root") || !strings.Contains(d.Msg, "does not exist") {
 			t.Errorf("%s", d)
 		}
+	}
+}
+
+// TestExampleContactFormShowsTheFormThenTheFieldsEscaped keeps the example
+// form page working: alpha's /contact shows its form on GET (linked from
+// the site's menu), and shows back the fields a POST sent, urlencoded as a
+// browser sends them or multipart, HTML-escaped.
+func TestExampleContactFormShowsTheFormThenTheFieldsEscaped(t *testing.T) {
+	cfg, err := config.Load("../examples/site.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cfg.Listeners {
+		cfg.Listeners[i].Address = "127.0.0.1:0"
+	}
+	cfg.Server.AccessLog = "off"
+	a, err := Start(cfg, Options{Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.sup.Shutdown(ctx)
+	}()
+	var s *site
+	for _, addr := range a.sup.Addrs() {
+		s = &site{t: t, addr: addr.String()}
+	}
+
+	if _, body := s.do("GET", "alpha.localhost", "/"); !strings.Contains(body, `<a href="/contact">Contact</a>`) {
+		t.Errorf("the front page's menu does not link the form page: %q", body)
+	}
+	resp, body := s.do("GET", "alpha.localhost", "/contact")
+	if resp.StatusCode != 200 || !strings.Contains(body, `<form class="contact" method="post" action="/contact">`) ||
+		!strings.Contains(body, `<textarea name="message"`) || strings.Contains(body, "Thank you") {
+		t.Fatalf("GET /contact: %d %q", resp.StatusCode, body)
+	}
+
+	const sent = "name=Ada&email=ada%40example.com&topic=Order&message=%3Cb%3ETwo+rye%3C%2Fb%3E%0D%0Aplease"
+	resp, body = s.raw("POST", "POST /contact HTTP/1.1\r\nHost: alpha.localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+		"Content-Length: "+strconv.Itoa(len(sent))+"\r\n\r\n"+sent)
+	for _, want := range []string{
+		"Thank you, Ada!", "<dt>email</dt><dd>ada@example.com</dd>", "<dt>topic</dt><dd>Order</dd>",
+		"<dt>message</dt><dd>&lt;b&gt;Two rye&lt;/b&gt;\r\nplease</dd>",
+	} {
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("POST urlencoded: %d, body lacks %q:\n%s", resp.StatusCode, want, body)
+		}
+	}
+	if strings.Contains(body, "<b>Two") || strings.Contains(body, "<form") {
+		t.Errorf("POST urlencoded: unescaped field or the form again:\n%s", body)
+	}
+
+	const mp = "--xyz\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n<i>Grace</i>\r\n--xyz--\r\n"
+	resp, body = s.raw("POST", "POST /contact HTTP/1.1\r\nHost: alpha.localhost\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"+
+		"Content-Length: "+strconv.Itoa(len(mp))+"\r\n\r\n"+mp)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Thank you, &lt;i&gt;Grace&lt;/i&gt;!") {
+		t.Errorf("POST multipart: %d %q", resp.StatusCode, body)
 	}
 }

@@ -21,6 +21,10 @@ type Data struct {
 	// Query is the parsed query string: {{.Query.Get "size"}}. A query
 	// that does not parse gives what could be read of it.
 	Query url.Values
+	// Form holds the fields of a POSTed form, urlencoded or
+	// multipart/form-data: {{.Form.Get "email"}}. It is kept apart from
+	// Query, and empty for GET and HEAD and for a POST without a body.
+	Form url.Values
 	// Path is the decoded, cleaned request path.
 	Path string
 	// Host is the host the request is for, as sent (port included).
@@ -72,17 +76,25 @@ type Template struct {
 	t *template.Template
 }
 
-// New returns a handler that renders t for GET and HEAD.
+// New returns a handler that renders t for GET, HEAD and POST; a POST's
+// form body is parsed into .Form (see readForm).
 func New(t *template.Template) handlers.Handler { return &Template{t: t} }
 
-const allow = "GET, HEAD, OPTIONS"
+const allow = "GET, HEAD, POST, OPTIONS"
 
 // Serve renders the page into a buffer first, so that a template failing
 // halfway through answers a clean 500 rather than half a page with a 200
-// status already sent.
+// status already sent. Only a POST's body is read; a form that cannot be
+// read answers its status (400, 413, 415) before anything is rendered.
 func (t *Template) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
+	var form url.Values
 	switch r.Method {
 	case "GET", "HEAD":
+	case "POST":
+		var err error
+		if form, err = readForm(r); err != nil {
+			return err
+		}
 	case "OPTIONS":
 		w.Header().Set("Allow", allow)
 		w.SetContentLength(0)
@@ -95,7 +107,7 @@ func (t *Template) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if err := t.t.Execute(buf, dataOf(r)); err != nil {
+	if err := t.t.Execute(buf, dataOf(r, form)); err != nil {
 		return &handlers.Error{Status: 500, Err: err}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -105,10 +117,11 @@ func (t *Template) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 	return err
 }
 
-func dataOf(r *handlers.Request) *Data {
+func dataOf(r *handlers.Request, form url.Values) *Data {
 	q, _ := url.ParseQuery(string(r.RawQuery))
 	return &Data{
 		Query:  q,
+		Form:   form,
 		Path:   string(r.Path),
 		Host:   string(r.Host),
 		Method: r.Method,

@@ -93,11 +93,12 @@ func TestTemplateThatFailsToRunIs500WithNothingWritten(t *testing.T) {
 	}
 }
 
-// A template page takes the methods a static file does: GET, HEAD and
-// OPTIONS, others 405 with Allow. HEAD has the same header as GET (the
-// writer drops the body).
-func TestTemplateServesGETHEADAndOPTIONSAndOthersAre405WithAllow(t *testing.T) {
+// A template page takes GET, HEAD, POST (a form, see form_test.go) and
+// OPTIONS; others are 405 with Allow, which lists the same methods OPTIONS
+// does. HEAD has the same header as GET (the writer drops the body).
+func TestTemplateServesGETHEADPOSTAndOPTIONSAndOthersAre405WithAllow(t *testing.T) {
 	h := New(parseFile(t, `hello`))
+	const allowed = "GET, HEAD, POST, OPTIONS"
 
 	w := handlertest.NewRecorder()
 	if err := h.Serve(w, handlertest.Request(t, "HEAD /p HTTP/1.1\nHost: a\n\n")); err != nil || w.Code != 200 || w.ContentLength != 5 {
@@ -105,15 +106,20 @@ func TestTemplateServesGETHEADAndOPTIONSAndOthersAre405WithAllow(t *testing.T) {
 	}
 
 	w = handlertest.NewRecorder()
-	if err := h.Serve(w, handlertest.Request(t, "OPTIONS /p HTTP/1.1\nHost: a\n\n")); err != nil || w.Code != 204 || w.Head.Get("Allow") != "GET, HEAD, OPTIONS" {
-		t.Errorf("OPTIONS: %d Allow %q err %v, want 204 with Allow", w.Code, w.Head.Get("Allow"), err)
+	if err := h.Serve(w, handlertest.Request(t, "POST /p HTTP/1.1\nHost: a\nContent-Length: 0\n\n")); err != nil || w.Code != 200 || w.Body.String() != "hello" {
+		t.Errorf("POST: %d %q err %v, want 200 hello", w.Code, w.Body.String(), err)
 	}
 
-	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH"} {
+	w = handlertest.NewRecorder()
+	if err := h.Serve(w, handlertest.Request(t, "OPTIONS /p HTTP/1.1\nHost: a\n\n")); err != nil || w.Code != 204 || w.Head.Get("Allow") != allowed {
+		t.Errorf("OPTIONS: %d Allow %q err %v, want 204 with Allow %q", w.Code, w.Head.Get("Allow"), err, allowed)
+	}
+
+	for _, m := range []string{"PUT", "DELETE", "PATCH", "TRACE", "post"} {
 		w = handlertest.NewRecorder()
 		err := h.Serve(w, handlertest.Request(t, m+" /p HTTP/1.1\nHost: a\nContent-Length: 0\n\n"))
-		if handlers.StatusOf(err) != 405 || w.Written() || w.Head.Get("Allow") != "GET, HEAD, OPTIONS" {
-			t.Errorf("%s: err %v written %v Allow %q, want 405 with Allow and nothing written", m, err, w.Written(), w.Head.Get("Allow"))
+		if handlers.StatusOf(err) != 405 || w.Written() || w.Head.Get("Allow") != allowed {
+			t.Errorf("%s: err %v written %v Allow %q, want 405 with Allow %q and nothing written", m, err, w.Written(), w.Head.Get("Allow"), allowed)
 		}
 	}
 }
