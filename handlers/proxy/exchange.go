@@ -57,8 +57,8 @@ func (ex *exchange) run(u *upstream, now time.Time) error {
 	}
 	for {
 		err = ex.roundTrip(bc)
-		var stale *staleError
-		if !errors.As(err, &stale) {
+		stale, ok := err.(*staleError)
+		if !ok {
 			return err
 		}
 		// A kept-alive connection the backend had closed: the request

@@ -120,13 +120,12 @@ func (h *Handler) Serve(w handlers.ResponseWriter, r *handlers.Request) error {
 		u.inflight.Add(1)
 		err := ex.run(u, now)
 		u.inflight.Add(-1)
-		var ns *notSentError
-		if !errors.As(err, &ns) {
+		ns, ok := err.(*notSentError) // never wrapped: As would cost an allocation
+		if !ok {
 			return err
 		}
-		// Nothing reached this backend: the request is whole, and may
-		// go to another one (RFC 9110 §9.2.2 holds for no method here,
-		// since no byte of it left).
+		// No byte of the request reached this backend, so whatever its
+		// method it may go to another one.
 		tried, lastErr = u, ns.err
 	}
 	return &handlers.Error{Status: 502, Err: lastErr}
