@@ -140,7 +140,6 @@ func (ex *exchange) roundTrip(bc *backendConn) (err error) {
 	}
 
 	ex.copyHead(resp)
-	bc.nc.SetDeadline(time.Time{})
 	if err := ex.copyBody(bc, resp); err != nil {
 		return err
 	}
@@ -245,8 +244,7 @@ func (ex *exchange) copyHead(resp *parser.Response) {
 	connection := resp.Header.Get("Connection")
 	for i := range resp.Header.Len() {
 		f := resp.Header.At(i)
-		if isHopByHop(f.Name) || namedIn(connection, f.Name) || equalFold(f.Name, "Content-Length") ||
-			equalFold(f.Name, "Date") || equalFold(f.Name, "Trailer") {
+		if isHopByHop(f.Name) || namedIn(connection, f.Name) || setByWriter(f.Name) {
 			continue
 		}
 		addField(h, f.Name, f.Value)
@@ -267,6 +265,11 @@ func (ex *exchange) copyBody(bc *backendConn, resp *parser.Response) error {
 	flushEach := resp.ContentLength < 0 || isEventStream(resp.Header.Get("Content-Type"))
 	body := resp.Body
 	for {
+		if !body.Done() && bc.rd.Buffered() == 0 {
+			// The backend has as long again as it had for its head to
+			// send the next piece (only a read that may wait needs it).
+			bc.nc.SetReadDeadline(time.Now().Add(ex.rt.headerTimeout))
+		}
 		n, err := body.Read(ex.buf)
 		if n > 0 {
 			if _, werr := ex.w.Write(ex.buf[:n]); werr != nil {
@@ -287,11 +290,6 @@ func (ex *exchange) copyBody(bc *backendConn, resp *parser.Response) error {
 			}
 			return &handlers.Error{Status: 502, Err: errors.Join(errBackendBody, err)}
 		}
-		if !body.Done() {
-			// The backend has as long again as it had for its head to
-			// send the next piece.
-			bc.nc.SetReadDeadline(time.Now().Add(ex.rt.headerTimeout))
-		}
 	}
 	if body.Trailer.Len() > 0 {
 		t := ex.w.Trailer()
@@ -301,6 +299,19 @@ func (ex *exchange) copyBody(bc *backendConn, resp *parser.Response) error {
 		}
 	}
 	return nil
+}
+
+// setByWriter are the response fields the protocol writer sets itself.
+func setByWriter(name []byte) bool {
+	switch len(name) {
+	case 4:
+		return equalFold(name, "Date")
+	case 7:
+		return equalFold(name, "Trailer")
+	case 14:
+		return equalFold(name, "Content-Length")
+	}
+	return false
 }
 
 func isEventStream(ctype []byte) bool {

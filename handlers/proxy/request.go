@@ -242,18 +242,25 @@ func (h *Handler) trustedPeer(ap netip.AddrPort) bool {
 	return false
 }
 
-// hopByHop are the fields that describe one connection, not the message
-// (RFC 9110 §7.6.1), and that a proxy sets itself when it needs them.
-var hopByHop = [...]string{
-	"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade",
-	"Proxy-Authenticate", "Proxy-Authorization", "HTTP2-Settings",
-}
-
+// isHopByHop reports the fields that describe one connection, not the
+// message (RFC 9110 §7.6.1), and that a proxy sets itself when it needs
+// them. It looks at the length first: it runs for every field both ways.
 func isHopByHop(name []byte) bool {
-	for _, h := range hopByHop {
-		if equalFold(name, h) {
-			return true
-		}
+	switch len(name) {
+	case 7:
+		return equalFold(name, "Upgrade")
+	case 10:
+		return equalFold(name, "Connection") || equalFold(name, "Keep-Alive")
+	case 14:
+		return equalFold(name, "HTTP2-Settings")
+	case 16:
+		return equalFold(name, "Proxy-Connection")
+	case 17:
+		return equalFold(name, "Transfer-Encoding")
+	case 18:
+		return equalFold(name, "Proxy-Authenticate")
+	case 19:
+		return equalFold(name, "Proxy-Authorization")
 	}
 	return false
 }

@@ -105,7 +105,8 @@ func (u *upstream) dial(ctx context.Context) (*backendConn, error) {
 
 // put gives a connection whose exchange ended cleanly back to the pool.
 func (u *upstream) put(bc *backendConn, now time.Time) {
-	bc.nc.SetDeadline(time.Time{})
+	// Its deadline is left as it is: the next exchange sets its own
+	// before any read or write.
 	bc.rd.Release()
 	bc.idleAt = now
 	u.mu.Lock()
