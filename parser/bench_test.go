@@ -3,7 +3,9 @@ package parser
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -241,6 +243,318 @@ func BenchmarkReader(b *testing.B) {
 				}
 				if !req.Body.Done() {
 					b.Fatal("body")
+				}
+			}
+		})
+	}
+}
+
+// benchResponses replay what backends send a proxy.
+var benchResponses = []struct{ name, method, raw string }{
+	{
+		// nginx 1.24 serving a 1 KiB static file: 8 fields.
+		"static", "GET",
+		"HTTP/1.1 200 OK\r\n" +
+			"Server: nginx/1.24.0\r\n" +
+			"Date: Tue, 14 May 2024 09:12:33 GMT\r\n" +
+			"Content-Type: text/html\r\n" +
+			"Content-Length: 1024\r\n" +
+			"Last-Modified: Mon, 13 May 2024 17:02:11 GMT\r\n" +
+			"Connection: keep-alive\r\n" +
+			"ETag: \"66424773-400\"\r\n" +
+			"Accept-Ranges: bytes\r\n" +
+			"\r\n" + strings.Repeat("<p>lorem ipsum</p>\n", 53) + "<!-- padding -->\n",
+	},
+	{
+		// A Node/Express JSON API streaming its answer in two chunks.
+		"api-chunked", "GET",
+		"HTTP/1.1 200 OK\r\n" +
+			"X-Powered-By: Express\r\n" +
+			"Access-Control-Allow-Origin: https://app.example.com\r\n" +
+			"Vary: Origin, Accept-Encoding\r\n" +
+			"Content-Type: application/json; charset=utf-8\r\n" +
+			"X-Request-Id: 4bf92f3577b34da6a3ce929d0e0e4736\r\n" +
+			"Date: Tue, 14 May 2024 09:12:33 GMT\r\n" +
+			"Connection: keep-alive\r\n" +
+			"Keep-Alive: timeout=5\r\n" +
+			"Transfer-Encoding: chunked\r\n" +
+			"\r\n" +
+			benchChunk(`{"items":[`+strings.Repeat(`{"id":1234,"name":"item"},`, 9)+`{"id":1,"name":"x"}`) +
+			benchChunk(`],"page":2,"n":10}`+"\n") +
+			"0\r\n\r\n",
+	},
+	{
+		// An application's login page: cookies and security headers, 20
+		// fields.
+		"app-headers", "GET",
+		"HTTP/1.1 200 OK\r\n" +
+			"Date: Tue, 14 May 2024 09:12:33 GMT\r\n" +
+			"Content-Type: text/html; charset=utf-8\r\n" +
+			"Content-Length: 64\r\n" +
+			"Cache-Control: no-store, no-cache, must-revalidate\r\n" +
+			"Pragma: no-cache\r\n" +
+			"Expires: 0\r\n" +
+			"Set-Cookie: sid=8f14e45fceea167a5a36dedd4bea2543; Path=/; HttpOnly; Secure; SameSite=Lax\r\n" +
+			"Set-Cookie: csrftoken=c4ca4238a0b923820dcc509a6f75849b; Path=/; Secure; SameSite=Strict\r\n" +
+			"Set-Cookie: theme=dark; Path=/; Max-Age=31536000\r\n" +
+			"Content-Security-Policy: default-src 'self'; script-src 'self' https://cdn.example.com; img-src * data:; frame-ancestors 'none'\r\n" +
+			"Strict-Transport-Security: max-age=63072000; includeSubDomains; preload\r\n" +
+			"X-Content-Type-Options: nosniff\r\n" +
+			"X-Frame-Options: DENY\r\n" +
+			"Referrer-Policy: strict-origin-when-cross-origin\r\n" +
+			"Permissions-Policy: geolocation=(), microphone=(), camera=()\r\n" +
+			"Cross-Origin-Opener-Policy: same-origin\r\n" +
+			"Vary: Cookie, Accept-Encoding\r\n" +
+			"Server: gunicorn\r\n" +
+			"X-Request-Id: 00f067aa0ba902b7\r\n" +
+			"Link: </static/app.css>; rel=preload; as=style\r\n" +
+			"\r\n" + strings.Repeat("<form>..</form>\n", 4),
+	},
+	{
+		// A revalidated cached page.
+		"not-modified", "GET",
+		"HTTP/1.1 304 Not Modified\r\n" +
+			"Server: nginx/1.24.0\r\n" +
+			"Date: Tue, 14 May 2024 09:12:33 GMT\r\n" +
+			"Last-Modified: Mon, 13 May 2024 17:02:11 GMT\r\n" +
+			"Connection: keep-alive\r\n" +
+			"ETag: \"66424773-400\"\r\n" +
+			"\r\n",
+	},
+}
+
+// benchChunk frames s as one chunk.
+func benchChunk(s string) string {
+	return strconv.FormatInt(int64(len(s)), 16) + "\r\n" + s + "\r\n"
+}
+
+// TestBenchResponsesAreWhatTheySay keeps the benchmark inputs honest: both
+// parsers read each the same way, body included.
+func TestBenchResponsesAreWhatTheySay(t *testing.T) {
+	want := map[string]struct{ fields, body int }{"static": {8, 1024}, "api-chunked": {9, 282}, "app-headers": {20, 64}, "not-modified": {5, 0}}
+	for _, br := range benchResponses {
+		var r Response
+		if _, err := ParseResponseHead([]byte(br.raw), &r, nil, br.method); err != nil {
+			t.Fatalf("%s: %v", br.name, err)
+		}
+		rd := NewResponseReader(strings.NewReader(br.raw), ResponseLimits{})
+		resp, err := rd.ReadResponse(br.method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := readAllResp(resp.Body)
+		if err != nil || r.Header.Len() != want[br.name].fields || len(body) != want[br.name].body {
+			t.Errorf("%s: %d fields, %d body bytes, %v; want %+v", br.name, r.Header.Len(), len(body), err, want[br.name])
+		}
+		if rd.Buffered() != 0 {
+			t.Errorf("%s: %d bytes left after the body", br.name, rd.Buffered())
+		}
+		theirs, err := http.ReadResponse(bufio.NewReader(strings.NewReader(br.raw)), &http.Request{Method: br.method})
+		if err != nil {
+			t.Fatalf("%s: net/http: %v", br.name, err)
+		}
+		theirBody, err := io.ReadAll(theirs.Body)
+		if err != nil || !bytes.Equal(theirBody, body) {
+			t.Errorf("%s: net/http body differs (%v)", br.name, err)
+		}
+	}
+}
+
+// TestParseResponseHeadZeroAllocs: parsing a backend's response head into
+// a reused Response allocates nothing.
+func TestParseResponseHeadZeroAllocs(t *testing.T) {
+	for _, br := range benchResponses {
+		buf := []byte(br.raw)
+		var r Response
+		lim := DefaultResponseLimits()
+		if _, err := ParseResponseHead(buf, &r, &lim, br.method); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, err := ParseResponseHead(buf, &r, &lim, br.method); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: ParseResponseHead allocates %v times per response", br.name, allocs)
+		}
+	}
+}
+
+// steadyBackend is a keep-alive backend connection's traffic: every bench
+// response, an interim one, a response to HEAD and a chunked body with a
+// trailer.
+func steadyBackend() (raw string, methods []string) {
+	var b strings.Builder
+	for _, br := range benchResponses {
+		b.WriteString(br.raw)
+		methods = append(methods, br.method)
+	}
+	b.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	b.WriteString("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\nGrpc-Status: 0\r\n\r\n")
+	b.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+	methods = append(methods, "POST", "POST", "HEAD")
+	return b.String(), methods
+}
+
+// TestResponseReaderSteadyStateZeroAllocs: once a backend connection's
+// reader has its buffer, reading responses and their bodies, or draining
+// them, allocates nothing.
+func TestResponseReaderSteadyStateZeroAllocs(t *testing.T) {
+	raw, methods := steadyBackend()
+	src := &resetReader{}
+	rd := NewResponseReader(src, ResponseLimits{})
+	var scratch [512]byte
+	for _, drain := range []bool{false, true} {
+		once := func() {
+			src.Reset(raw)
+			for _, m := range methods {
+				resp, err := rd.ReadResponse(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if drain {
+					if !resp.Body.Drain(1 << 20) {
+						t.Fatal("Drain = false")
+					}
+					continue
+				}
+				for {
+					if _, err := resp.Body.Read(scratch[:]); err != nil {
+						if err != io.EOF {
+							t.Fatal(err)
+						}
+						break
+					}
+				}
+			}
+		}
+		once()
+		if allocs := testing.AllocsPerRun(1000, once); allocs != 0 {
+			t.Errorf("drain %v: ResponseReader allocates %v times per %d responses", drain, allocs, len(methods))
+		}
+	}
+}
+
+// TestResponseReaderBufferPoolZeroAllocs: a backend connection takes its
+// buffer from the pool and gives it back without allocating.
+func TestResponseReaderBufferPoolZeroAllocs(t *testing.T) {
+	src := &resetReader{}
+	rd := NewResponseReader(src, ResponseLimits{})
+	allocs := testing.AllocsPerRun(1000, func() {
+		src.Reset(benchResponses[3].raw)
+		rd.Reset(src, ResponseLimits{})
+		if _, err := rd.ReadResponse("GET"); err != nil {
+			t.Fatal(err)
+		}
+		rd.Release()
+		if rd.buf != nil {
+			t.Fatal("buffer not released")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a backend connection's buffer round trip allocates %v times", allocs)
+	}
+}
+
+// TestRequestDrainZeroAllocs: draining a request body a handler did not
+// read drops it in the connection's buffer, with no scratch buffer.
+func TestRequestDrainZeroAllocs(t *testing.T) {
+	raw := "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10000\r\n\r\n" + strings.Repeat("x", 10000) +
+		"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+	src := &resetReader{}
+	rd := NewReader(src, Limits{})
+	once := func() {
+		src.Reset(raw)
+		for i := 0; i < 2; i++ {
+			req, err := rd.ReadRequest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !req.Body.Drain(1 << 20) {
+				t.Fatal("Drain = false")
+			}
+		}
+	}
+	once()
+	if allocs := testing.AllocsPerRun(1000, once); allocs != 0 {
+		t.Errorf("Drain allocates %v times per two requests", allocs)
+	}
+}
+
+// BenchmarkReadResponse is the per-response cost in the proxy: the head
+// parsed in the backend connection's buffer and the body read out of it
+// into the proxy's copy buffer.
+func BenchmarkReadResponse(b *testing.B) {
+	for _, br := range benchResponses {
+		b.Run(br.name, func(b *testing.B) {
+			src := &resetReader{}
+			rd := NewResponseReader(src, ResponseLimits{})
+			var copyBuf [32 << 10]byte
+			b.ReportAllocs()
+			b.SetBytes(int64(len(br.raw)))
+			for b.Loop() {
+				src.Reset(br.raw)
+				resp, err := rd.ReadResponse(br.method)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := resp.Body.Read(copyBuf[:]); err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseResponseHead is the head alone.
+func BenchmarkParseResponseHead(b *testing.B) {
+	for _, br := range benchResponses {
+		b.Run(br.name, func(b *testing.B) {
+			buf := []byte(br.raw)
+			var r Response
+			lim := DefaultResponseLimits()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseResponseHead(buf, &r, &lim, br.method); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNetHTTPReadResponse is the baseline: http.ReadResponse and its
+// body read to the end, over a bufio.Reader reset per iteration as
+// http.Transport reuses its per-connection one.
+func BenchmarkNetHTTPReadResponse(b *testing.B) {
+	for _, br := range benchResponses {
+		b.Run(br.name, func(b *testing.B) {
+			src := strings.NewReader(br.raw)
+			bufr := bufio.NewReader(src)
+			req := &http.Request{Method: br.method}
+			var copyBuf [32 << 10]byte
+			b.ReportAllocs()
+			b.SetBytes(int64(len(br.raw)))
+			for b.Loop() {
+				src.Reset(br.raw)
+				bufr.Reset(src)
+				resp, err := http.ReadResponse(bufr, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := resp.Body.Read(copyBuf[:]); err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						break
+					}
 				}
 			}
 		})

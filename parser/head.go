@@ -14,7 +14,7 @@ import "bytes"
 // The slices in r point into buf; r's previous contents are discarded.
 func ParseHead(buf []byte, r *Request, lim *Limits) (int, error) {
 	r.reset()
-	p := headParser{buf: buf, lim: lim}
+	p := headParser{buf: buf, maxHead: lim.MaxHeaderBytes, lim: lim}
 
 	// RFC 9112 §2.2: a server SHOULD ignore at least one empty line received
 	// before the request-line. We ignore up to two.
@@ -35,10 +35,12 @@ func ParseHead(buf []byte, r *Request, lim *Limits) (int, error) {
 
 var crlf = []byte("\r\n")
 
+// headParser reads the lines of a head, requests' and responses' alike.
 type headParser struct {
-	buf []byte
-	pos int
-	lim *Limits
+	buf     []byte
+	pos     int
+	maxHead int     // MaxHeaderBytes: no line is judged past it
+	lim     *Limits // a request's; nil for a response
 }
 
 // line returns the next line without its CRLF and moves past it, or
@@ -59,7 +61,7 @@ func (p *headParser) line() ([]byte, error) {
 		return nil, errBareCR
 	}
 	if i < 0 {
-		if p.pos+len(rest) >= p.lim.MaxHeaderBytes {
+		if p.pos+len(rest) >= p.maxHead {
 			return nil, errHeadTooLarge
 		}
 		return nil, ErrNeedMore
@@ -76,7 +78,7 @@ func (p *headParser) line() ([]byte, error) {
 // reason whether or not more of it arrived after the point of refusal.
 func (p *headParser) lineRoom() []byte {
 	rest := p.buf[p.pos:]
-	if room := max(p.lim.MaxHeaderBytes-p.pos, 0); len(rest) > room {
+	if room := max(p.maxHead-p.pos, 0); len(rest) > room {
 		rest = rest[:room]
 	}
 	return rest
@@ -95,7 +97,7 @@ func (p *headParser) requestLine(r *Request) error {
 		// and a line is refused for the same reason whether it arrived
 		// whole or piece by piece.
 		start := p.lineRoom()
-		atLimit := p.pos+len(start) >= p.lim.MaxHeaderBytes
+		atLimit := p.pos+len(start) >= p.maxHead
 		if end := bytes.IndexAny(start, "\r\n"); end >= 0 {
 			start, atLimit = start[:end], false
 		}

@@ -37,6 +37,7 @@ func (rd *Reader) SetLimits(lim Limits) {
 		rd.Release()
 	}
 	rd.lim = lim
+	rd.size = lim.bufferSize()
 }
 
 // HeadBuffered reports whether the buffer holds the end of a request head,
