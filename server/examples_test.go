@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -200,5 +204,96 @@ func TestExampleContactFormShowsTheFormThenTheFieldsEscaped(t *testing.T) {
 		"Content-Length: "+strconv.Itoa(len(mp))+"\r\n\r\n"+mp)
 	if resp.StatusCode != 200 || !strings.Contains(body, "Thank you, &lt;i&gt;Grace&lt;/i&gt;!") {
 		t.Errorf("POST multipart: %d %q", resp.StatusCode, body)
+	}
+}
+
+// The proxy example works as its comments say: the example app (built
+// here) on a unix socket behind examples/proxy.toml answers its API with
+// what the proxy told it, streams its events, and echoes over a WebSocket.
+func TestExampleAppAnswersThroughTheProxy(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "app")
+	if out, err := exec.Command("go", "build", "-o", bin, "../examples/app").CombinedOutput(); err != nil {
+		t.Fatalf("building the example app: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "app.sock")
+	app := exec.Command(bin, "-listen", "unix:"+sock)
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Process.Kill(); app.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		if i == 200 {
+			t.Fatal("the example app does not listen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	cfg, err := config.Load("../examples/proxy.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listeners[0].Address = "127.0.0.1:0"
+	cfg.Server.AccessLog = "off"
+	for i := range cfg.Vhosts[0].Proxies {
+		cfg.Vhosts[0].Proxies[i].To[0].Address = sock
+	}
+	a, err := Start(cfg, Options{Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.sup.Shutdown(ctx)
+	})
+	s := &site{t: t, addr: a.sup.Addrs()["127.0.0.1:0"].String()}
+
+	if resp, body := s.do("GET", "app.localhost", "/api/whoami"); resp.StatusCode != 200 ||
+		!strings.Contains(body, `"path":"/whoami"`) || !strings.Contains(body, `"x-forwarded-for":"127.0.0.1"`) {
+		t.Errorf("whoami: %d %s", resp.StatusCode, body)
+	}
+
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(nc, "GET /api/events HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	rd := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first tick arrives while the stream goes on for four seconds more.
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.HasPrefix(line, "data: tick 1") {
+		t.Errorf("events: %q %v", line, err)
+	}
+	nc.Close()
+
+	ws, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(ws, "GET /live HTTP/1.1\r\nHost: app.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	wrd := bufio.NewReader(ws)
+	resp, err = http.ReadResponse(wrd, nil)
+	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	// A masked text frame, "hi" (RFC 6455 §5.2).
+	mask := [4]byte{1, 2, 3, 4}
+	ws.Write([]byte{0x81, 0x82, mask[0], mask[1], mask[2], mask[3], 'h' ^ mask[0], 'i' ^ mask[1]})
+	frame := make([]byte, 4)
+	if _, err := io.ReadFull(wrd, frame); err != nil || string(frame) != "\x81\x02HI" {
+		t.Errorf("echo: %q %v", frame, err)
 	}
 }
