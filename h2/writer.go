@@ -273,6 +273,22 @@ func (w *ResponseWriter) flush(end bool) error {
 // Finish completes the response after the handler returned. A declared
 // length that was not honoured resets the stream, the HTTP/2 way of saying
 // the response is incomplete.
+// Abort ends a response its handler could not complete: what was written
+// goes out, then the stream is reset (INTERNAL_ERROR), so the client
+// cannot take it for the whole response.
+func (w *ResponseWriter) Abort() {
+	if w.ended || w.err != nil {
+		return
+	}
+	w.WriteHeader(200)
+	if err := w.flush(false); err != nil {
+		return
+	}
+	w.st.c.abort(w.st, http2.ErrCodeInternal)
+	w.err = errStreamClosed
+	w.ended = true
+}
+
 func (w *ResponseWriter) Finish() error {
 	if w.ended || w.err != nil {
 		return w.err

@@ -138,6 +138,13 @@ func (c Chain) Serve(w ResponseWriter, r *Request) error {
 	return err
 }
 
+// ErrResponseCut marks an error that came after the response had begun
+// (a backend that died in the middle of its body): the site could not
+// answer it with a page, and the protocol must end the response as
+// broken, never as if it were whole (HTTP/1.1: no last chunk and a closed
+// connection; HTTP/2: a reset stream). The error page layer adds it.
+var ErrResponseCut = errors.New("response cut short")
+
 // ErrPanic is the cause of the 500 a panicking handler answers: the site's
 // error page layer recovers the panic and returns an *Error wrapping a
 // *PanicError, so the connection loop can log the stack and close.

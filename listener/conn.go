@@ -354,6 +354,9 @@ func (c *conn) serveOne() step {
 	if errors.Is(herr, handlers.ErrPanic) {
 		w.closeAfter = true
 	}
+	if errors.Is(herr, handlers.ErrResponseCut) {
+		w.abort()
+	}
 	if w.upgraded {
 		if snap.access != nil {
 			snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, hreq, w.status, w.sent, time.Since(start))
@@ -381,6 +384,15 @@ func (c *conn) serveOne() step {
 		snap.access.Log(uint32(c.t.fd), c.remoteAddr(), site, hreq, w.status, w.sent, time.Since(start))
 	}
 	if werr != nil {
+		if errors.Is(werr, errAborted) {
+			// The site logged why; a reset tells the client its
+			// response is broken, also where a close would not (an
+			// HTTP/1.0 body that ends with the connection).
+			if c.t.tcp != nil {
+				c.t.tcp.SetLinger(0)
+			}
+			return stepClose
+		}
 		c.logConnError("writing response", werr)
 		if c.t.tcp != nil && errors.Is(werr, os.ErrDeadlineExceeded) {
 			// The client stopped reading: reset rather than leave an

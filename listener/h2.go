@@ -87,7 +87,10 @@ func (hc *h2conn) serve(w *h2.ResponseWriter, r *handlers.Request) {
 		return
 	}
 	defer snap.owner.release()
-	h, site, _ := s.answer(snap, w, r, hc.covers)
+	h, site, herr := s.answer(snap, w, r, hc.covers)
+	if errors.Is(herr, handlers.ErrResponseCut) {
+		w.Abort()
+	}
 	werr := w.Finish()
 	if errors.Is(werr, parser.ErrInvalidHeader) && w.Restart() {
 		s.answerInvalidHeader(snap, h, w, r, site)

@@ -58,7 +58,10 @@ const headRoom = 1024
 var errBodyTooLong = errors.New("handler wrote more than its declared Content-Length")
 
 type responseWriter struct {
-	conn net.Conn
+	// aborted: the handler failed after its response began, which must
+	// not reach the client as a whole one (see abort).
+	aborted bool
+	conn    net.Conn
 	// raw is the socket for writes flagged MSG_MORE and file bodies by
 	// sendfile; nil when bytes must go through conn (TLS, a pipe).
 	raw syscall.RawConn
@@ -125,6 +128,7 @@ func (w *responseWriter) reset(conn net.Conn, req *parser.Request, writeTimeout 
 	w.status = 0
 	w.contentLength = -1
 	w.wroteHeader, w.headSent, w.chunked, w.noBody, w.closeAfter = false, false, false, false, false
+	w.aborted = false
 	if w.ex == nil {
 		w.ex = exchangePool.Get().(*exchange)
 		// Full slice expressions keep appends to one region out of the
@@ -565,6 +569,9 @@ func (w *responseWriter) finish() error {
 	if w.upgraded {
 		return nil
 	}
+	if w.aborted {
+		return w.finishAborted()
+	}
 	if !w.headSent && w.contentLength < 0 && parser.LengthAllowed(w.status) && !w.wantTrailer {
 		w.contentLength = w.bodyBytes
 	}
@@ -585,6 +592,29 @@ func (w *responseWriter) finish() error {
 		return w.flushMore()
 	}
 	return w.flush()
+}
+
+// errAborted ends a connection whose response its handler could not
+// complete.
+var errAborted = errors.New("response aborted by its handler")
+
+// abort marks the response as failed after it began (a backend that died
+// in the middle of its body): what was written goes out, but never the
+// end of the body, so the client cannot take it for the whole response.
+func (w *responseWriter) abort() { w.aborted = true }
+
+// finishAborted sends what the handler wrote with open-ended framing and
+// no end: chunked without its last chunk, or a declared length that is
+// not reached; the connection then closes (reset, see the caller).
+func (w *responseWriter) finishAborted() error {
+	w.closeAfter = true
+	if err := w.sendHead(); err != nil {
+		return err
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return errAborted
 }
 
 // appendLastChunk ends a chunked body with the trailer fields (RFC 9112

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // Reverse proxy, end to end: real backends (Go servers on loopback and on
@@ -298,39 +300,48 @@ func TestProxyBackendFailuresAnswer502And504(t *testing.T) {
 }
 
 // A backend that dies in the middle of its body: the client's response
-// ends short (the connection closes), it is never padded or taken as whole.
+// ends broken (no last chunk, the connection cut), never padded or ended
+// as if it were whole, whether the backend declared its length or not.
 func TestProxyBackendDyingMidBodyCutsTheClientResponse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
+	for _, tt := range []struct{ name, answer string }{
+		{"with a length", "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 1000)},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n" + strings.Repeat("x", 1000) + "\r\n10\r\nxxxx"},
+		{"chunked, cut between chunks", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
-				return
+				t.Fatal(err)
 			}
-			bufio.NewReader(c).ReadString('\n')
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 1000))
-			c.Close()
-		}
-	}()
-	s := proxySite(t, `"http://`+ln.Addr().String()+`"`, "", "")
-	nc, err := net.Dial("tcp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: app.test\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	if err == nil || n >= 100000 {
-		t.Errorf("read %d bytes, %v: the cut went unnoticed", n, err)
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					bufio.NewReader(c).ReadString('\n')
+					io.WriteString(c, tt.answer)
+					c.Close()
+				}
+			}()
+			s := proxySite(t, `"http://`+ln.Addr().String()+`"`, "", "")
+			nc, err := net.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(nc, "GET / HTTP/1.1\r\nHost: app.test\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+			if err != nil {
+				return // cut before the head: broken too
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			if err == nil {
+				t.Errorf("read %d bytes and a clean end: the cut went unnoticed", n)
+			}
+		})
 	}
 }
 
@@ -541,4 +552,74 @@ to = ["http://%s"]
 		time.Sleep(20 * time.Millisecond)
 	}
 	echo("after the reload")
+}
+
+// Over HTTP/2 a response cut by its backend ends with a reset stream
+// (RFC 9113 §8.1: a stream reset before END_STREAM is an incomplete
+// response), and the connection serves on.
+func TestProxyBackendDyingMidBodyResetsTheHTTP2Stream_RFC9113_8_1(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			rd := bufio.NewReader(c)
+			req, err := http.ReadRequest(rd)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			if req.URL.Path == "/whole" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nwhole")
+			} else {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+			}
+			c.Close()
+		}
+	}()
+	s := serveSite(t, `
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+http2 = true
+
+[[vhost]]
+hosts = ["app.test"]
+
+[[vhost.proxy]]
+path = "/*"
+to = ["http://`+ln.Addr().String()+`"]
+`, nil)
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tr := &http2.Transport{AllowHTTP: true}
+	cc, err := tr.NewClientConn(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (string, error) {
+		req, _ := http.NewRequest("GET", "http://app.test"+path, nil)
+		resp, err := cc.RoundTrip(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	if body, err := get("/cut"); err == nil {
+		t.Errorf("a cut response read whole: %q", body)
+	}
+	if body, err := get("/whole"); err != nil || body != "whole" {
+		t.Errorf("the next stream: %q %v", body, err)
+	}
 }

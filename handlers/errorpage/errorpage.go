@@ -4,6 +4,7 @@
 package errorpage
 
 import (
+	"errors"
 	"runtime/debug"
 	"strconv"
 
@@ -135,6 +136,10 @@ func (x *wrapped) Serve(w handlers.ResponseWriter, r *handlers.Request) (err err
 		}
 	}()
 	err = x.next.Serve(w, r)
+	if err != nil && w.Written() {
+		// Too late for a page: the response began before it failed.
+		return errors.Join(err, handlers.ErrResponseCut)
+	}
 	x.render(w, r, err)
 	return err
 }

@@ -150,7 +150,7 @@ func field(h *parser.ResponseHeader, name string) string {
 }
 
 // Once the handler has written its head, the error cannot become a page:
-// Wrap passes it on and writes nothing more.
+// Wrap passes it on, marked as a cut response, and writes nothing more.
 func TestErrorAfterTheHeadIsWrittenIsPassedOnUnrendered(t *testing.T) {
 	boom := errors.New("client went away")
 	h := handlers.HandlerFunc(func(w handlers.ResponseWriter, r *handlers.Request) error {
@@ -159,8 +159,8 @@ func TestErrorAfterTheHeadIsWrittenIsPassedOnUnrendered(t *testing.T) {
 		return boom
 	})
 	w := handlertest.NewRecorder()
-	if err := Wrap(h, loadPages(t)).Serve(w, handlertest.Get(t, "/")); err != boom {
-		t.Errorf("err %v, want the handler's", err)
+	if err := Wrap(h, loadPages(t)).Serve(w, handlertest.Get(t, "/")); !errors.Is(err, boom) || !errors.Is(err, handlers.ErrResponseCut) {
+		t.Errorf("err %v, want the handler's, marked as a cut response", err)
 	}
 	if w.Code != 200 || w.Body.String() != "partial" {
 		t.Errorf("%d %q, want the handler's 200 partial", w.Code, w.Body.String())
