@@ -84,9 +84,10 @@ func (r *route) pick(now time.Time, tried *upstream) *upstream {
 		}
 	case "least_conn":
 		var best *upstream
+		start := r.next.Add(1)
 		for i := range n {
 			// Ties rotate, so that idle backends share the load.
-			u := r.ups[(int(r.next.Load())+i)%n]
+			u := r.ups[(start+uint64(i))%uint64(n)]
 			if u == tried || !u.up(t) {
 				continue
 			}
@@ -94,12 +95,11 @@ func (r *route) pick(now time.Time, tried *upstream) *upstream {
 				best = u
 			}
 		}
-		r.next.Add(1)
 		return best
 	default:
 		start := r.next.Add(1) - 1
 		for i := range n {
-			u := r.ups[(int(start%uint64(n))+i)%n]
+			u := r.ups[(start+uint64(i))%uint64(n)]
 			if u != tried && u.up(t) {
 				return u
 			}
