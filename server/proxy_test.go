@@ -623,3 +623,54 @@ to = ["http://`+ln.Addr().String()+`"]
 		t.Errorf("the next stream: %q %v", body, err)
 	}
 }
+
+// first sends everything to the first backend that is up; least_conn
+// sends a request to the backend with the fewest in flight.
+func TestProxyBalanceFirstAndLeastConn(t *testing.T) {
+	release := make(chan struct{})
+	var served [2]atomic.Int64
+	var urls []string
+	for i := range 2 {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			served[i].Add(1)
+			if r.URL.Path == "/slow" {
+				<-release
+			}
+			fmt.Fprint(w, i)
+		}))
+		defer ts.Close()
+		urls = append(urls, backendURL(ts))
+	}
+	s := proxySite(t, strings.Join(urls, ", "), `balance = "first"`, "")
+	for range 5 {
+		if _, body := s.do("GET", "app.test", "/"); body != "0" {
+			t.Fatalf("first: answered by %q", body)
+		}
+	}
+
+	s = proxySite(t, strings.Join(urls, ", "), `balance = "least_conn"`, "")
+	done := make(chan string)
+	go func() {
+		_, body := s.do("GET", "app.test", "/slow")
+		done <- body
+	}()
+	// Wait until the slow request is in flight on one backend.
+	deadline := time.Now().Add(5 * time.Second)
+	for served[0].Load()+served[1].Load() < 6 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow request never arrived")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	busy := "0"
+	if served[1].Load() == 1 {
+		busy = "1"
+	}
+	for range 4 {
+		if _, body := s.do("GET", "app.test", "/"); body == busy {
+			t.Errorf("least_conn sent a request to the busy backend %s", busy)
+		}
+	}
+	close(release)
+	<-done
+}
