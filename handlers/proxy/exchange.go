@@ -143,7 +143,10 @@ func (ex *exchange) roundTrip(bc *backendConn) (err error) {
 	if err := ex.copyBody(bc, resp); err != nil {
 		return err
 	}
-	keep = resp.KeepAlive && resp.Body.Done() && ex.bodySent && upgrade == nil
+	// Bytes already read past the response's end answer no request: the
+	// next request on the connection would take them for its response
+	// (RFC 9112 §6.3), so the connection is not reused.
+	keep = resp.KeepAlive && resp.Body.Done() && ex.bodySent && upgrade == nil && bc.rd.Buffered() == 0
 	return nil
 }
 
@@ -320,9 +323,11 @@ func isEventStream(ctype []byte) bool {
 }
 
 // upgradeAsked is the protocol an HTTP/1.1 request asks to switch to
-// (RFC 9110 §7.8), or nil.
+// (RFC 9110 §7.8), or nil. A request with a body is sent as a plain one,
+// body and all (a server may ignore Upgrade): switching would leave the
+// body unread, and the backend would get the request without it.
 func upgradeAsked(r *handlers.Request) []byte {
-	if r.Proto != "HTTP/1.1" {
+	if r.Proto != "HTTP/1.1" || r.ContentLength != 0 {
 		return nil
 	}
 	up := r.Header.Get("Upgrade")

@@ -31,7 +31,8 @@ func (ex *exchange) appendRequestHead(b []byte, bodyLen int64, upgrade []byte) [
 		f := r.Header.At(i)
 		switch {
 		case isHopByHop(f.Name), namedIn(connection, f.Name),
-			equalFold(f.Name, "Host"), equalFold(f.Name, "Content-Length"), equalFold(f.Name, "Expect"):
+			equalFold(f.Name, "Host"), equalFold(f.Name, "Content-Length"), equalFold(f.Name, "Expect"),
+			underscoreTwin(f.Name):
 			continue
 		case equalFold(f.Name, "TE"):
 			// Only "trailers" is end to end: it says the client takes
@@ -261,6 +262,35 @@ func isHopByHop(name []byte) bool {
 		return equalFold(name, "Proxy-Authenticate")
 	case 19:
 		return equalFold(name, "Proxy-Authorization")
+	}
+	return false
+}
+
+// underscoreTwin reports a name with '_' that, read with '-' for '_' as
+// CGI-style gateways read names (WSGI's HTTP_X_FORWARDED_FOR, PHP's
+// $_SERVER), is one of the fields the proxy sets or drops itself:
+// "X_Forwarded_For" would reach such an app as the client's own claim in
+// the place of moreweb's, "Transfer_Encoding" as framing it never had.
+func underscoreTwin(name []byte) bool {
+	var buf [20]byte // the longest name below
+	if len(name) > len(buf) || bytes.IndexByte(name, '_') < 0 {
+		return false
+	}
+	d := buf[:len(name)]
+	for i, c := range name {
+		if c == '_' {
+			c = '-'
+		}
+		d[i] = c
+	}
+	if isHopByHop(d) {
+		return true
+	}
+	for _, owned := range [...]string{"Host", "Content-Length", "Expect", "TE", "Forwarded",
+		"X-Real-IP", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+		if equalFold(d, owned) {
+			return true
+		}
 	}
 	return false
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/moreweb/moreweb/parser"
@@ -61,6 +62,11 @@ type backendConn struct {
 	reused bool
 	idleAt time.Time
 	closed bool
+
+	raw      syscall.RawConn // for quiet; nil where there is none
+	peek     func(fd uintptr)
+	peekBuf  [1]byte
+	readable bool
 }
 
 var errClosed = errors.New("proxy: upstream closed by a reload")
@@ -73,12 +79,11 @@ func (u *upstream) get(ctx context.Context, now time.Time) (*backendConn, error)
 		bc := u.idle[len(u.idle)-1]
 		u.idle[len(u.idle)-1] = nil
 		u.idle = u.idle[:len(u.idle)-1]
-		if now.Sub(bc.idleAt) < idleTimeout {
-			u.mu.Unlock()
+		u.mu.Unlock()
+		if now.Sub(bc.idleAt) < idleTimeout && bc.quiet() {
 			bc.reused = true
 			return bc, nil
 		}
-		u.mu.Unlock()
 		bc.close()
 		u.mu.Lock()
 	}
@@ -100,7 +105,34 @@ func (u *upstream) dial(ctx context.Context) (*backendConn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	return &backendConn{nc: nc, rd: parser.NewResponseReader(nc, responseLimits), u: u}, nil
+	bc := &backendConn{nc: nc, rd: parser.NewResponseReader(nc, responseLimits), u: u}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if bc.raw, err = sc.SyscallConn(); err == nil {
+			bc.peek = bc.peekIdle
+		}
+	}
+	return bc, nil
+}
+
+// quiet reports whether an idle connection has nothing to read. A backend
+// sends nothing unasked: bytes there would be taken for the response to
+// the next request sent (a backend that wrote past its response's end
+// poisons the next one, RFC 9112 §6.3), and an end of file is a
+// connection it closed. Either way it is not reused.
+func (bc *backendConn) quiet() bool {
+	if bc.raw == nil {
+		return true
+	}
+	bc.readable = false
+	bc.raw.Control(bc.peek) // Control, not Read: the deadline may have passed
+	return !bc.readable
+}
+
+// peekIdle is quiet's look at the socket, made once per connection so
+// that a look allocates nothing.
+func (bc *backendConn) peekIdle(fd uintptr) {
+	_, _, err := syscall.Recvfrom(int(fd), bc.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	bc.readable = err != syscall.EAGAIN // a byte, the end, or an error
 }
 
 // put gives a connection whose exchange ended cleanly back to the pool.
