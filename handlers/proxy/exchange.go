@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -39,6 +40,12 @@ func (ex *exchange) reset() {
 	ex.out = ex.out[:0]
 	ex.bodySent, ex.bodyBegun = false, false
 }
+
+// maxInterim bounds the 1xx responses passed on before the final one: a
+// few 103s are Early Hints, thousands are a backend flooding the client.
+const maxInterim = 16
+
+var errInterimFlood = errors.New("proxy: backend sent too many interim responses")
 
 var (
 	errGatewayTimeout = &handlers.Error{Status: 504}
@@ -113,8 +120,15 @@ func (ex *exchange) roundTrip(bc *backendConn) (err error) {
 		bc.nc.SetReadDeadline(time.Now().Add(time.Second))
 	}
 
+	// The answer takes the backend a moment: the other connections run
+	// first, so that the read finds it there instead of failing (EAGAIN)
+	// into a park and a poller wake-up.
+	runtime.Gosched()
 	var resp *parser.Response
-	for {
+	for interim := 0; ; interim++ {
+		if interim > maxInterim {
+			return &handlers.Error{Status: 502, Err: errInterimFlood}
+		}
 		resp, err = bc.rd.ReadResponse(r.Method)
 		if err != nil {
 			switch {
