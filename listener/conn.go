@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -297,12 +296,6 @@ func (c *conn) serveOne() step {
 			c.setReadDeadline(now.Add(wait))
 		}
 		c.w.releaseBuffer()
-		// Other connections run first: by the time this one reads, its
-		// client's next request is there more often, and the read does
-		// not fail (EAGAIN) into a park and a poller wake-up. Under load
-		// that saves most of those reads (0.68 to 0.12 a request, strace
-		// on 64 keep-alive connections); idle, it returns at once.
-		runtime.Gosched()
 		if err := c.waitIdle(); err != nil {
 			if wait > handoffAfter && errors.Is(err, os.ErrDeadlineExceeded) && c.state.Load() == stateIdle {
 				return stepHandoff
