@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,7 +25,8 @@ import (
 // configs that differ in everything a reload rebuilds: sites (each with a
 // static root, an os.Root holding a directory descriptor), a template,
 // error pages, one listener swapped for another, the access log file and
-// format, the log format, while clients keep requesting. After a settle,
+// format, the log format, a reverse proxy with its pool and health
+// checks, while clients keep requesting. After a settle,
 // the process has as many goroutines and open file descriptors as after
 // the first reload.
 //
@@ -48,6 +50,12 @@ func TestReloadDoesNotLeak(t *testing.T) {
 	// Each snapshot watches its certificate files; the watchers must close
 	// with it.
 	testkit.WriteCert(t, dir, "site", "a.test", "b.test", "c.test")
+	// And each has a proxy pool and a health checker, which must close
+	// with it too.
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "backend")
+	}))
+	defer backend.Close()
 	site := func(sites [2]string, extra, access, format, logFormat string) string {
 		return fmt.Sprintf(`[server]
 access_log = %q
@@ -83,6 +91,11 @@ key = "site.key"
 [vhost.error_pages]
 404 = "404.html"
 
+[[vhost.proxy]]
+path = "/api/*"
+to = [%q]
+health_path = "/healthz"
+
 [[vhost]]
 hosts = [%q]
 root = %q
@@ -90,7 +103,7 @@ root = %q
 [vhost.tls]
 cert = "site.pem"
 key = "site.key"
-`, access, format, logFormat, web, extra, secure, sites[0], sites[1])
+`, access, format, logFormat, web, extra, secure, backend.URL, sites[0], sites[1])
 	}
 	testkit.WriteTree(t, dir, map[string]string{
 		"a.toml": site([2]string{"c.test", "www2"}, extraA, filepath.Join(dir, "a.log"), "json", "console"),
@@ -145,6 +158,10 @@ key = "site.key"
 
 	reload()
 	ask("/hello")
+	// The snapshot in use keeps one idle connection to the backend (two
+	// descriptors in this process, with the backend's end), at the start
+	// as at the end.
+	ask("/api/x")
 	g0, fd0 := settle(t, 0, 0)
 	peak := fd0
 
@@ -168,6 +185,9 @@ key = "site.key"
 			}
 			if _, body := testkit.Get(t, addr, "a.test", "/"); body != "one" {
 				t.Fatalf("after %d reloads: %q", i, body)
+			}
+			if got := ask("/api/x"); got != "backend" {
+				t.Fatalf("proxied after %d reloads: %q", i, got)
 			}
 			tc, err := tls.Dial("tcp", secureAddr, &tls.Config{ServerName: "a.test", RootCAs: testkit.TestCA(t).Pool})
 			if err != nil {
