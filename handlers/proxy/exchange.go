@@ -48,7 +48,6 @@ const maxInterim = 16
 var errInterimFlood = errors.New("proxy: backend sent too many interim responses")
 
 var (
-	errGatewayTimeout = &handlers.Error{Status: 504}
 	errBackendBody    = errors.New("proxy: backend response body ended early")
 	errUnexpectedUpgr = errors.New("proxy: backend switched protocols unasked")
 	errNoUpgrader     = errors.New("proxy: the client's protocol cannot switch")
@@ -345,7 +344,7 @@ func upgradeAsked(r *handlers.Request) []byte {
 		return nil
 	}
 	up := r.Header.Get("Upgrade")
-	if len(up) == 0 || !hasToken(r.Header.Get("Connection"), "upgrade") {
+	if len(up) == 0 || !r.Header.HasToken("Connection", "upgrade") {
 		return nil
 	}
 	return up

@@ -93,8 +93,7 @@ func (h *Handler) match(path []byte) *route {
 }
 
 var (
-	errNoBackend  = errors.New("proxy: no backend is up")
-	errBadGateway = &handlers.Error{Status: 502}
+	errNoBackend = errors.New("proxy: no backend is up")
 )
 
 // Serve sends r to a backend of the route it matches and answers with
